@@ -1,0 +1,90 @@
+//! Command-line flags, each also readable from an environment variable.
+
+use clap::Parser;
+use std::net::SocketAddr;
+
+/// A listen address, or `off` to disable that listener.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Listen {
+    Off,
+    At(SocketAddr),
+}
+
+fn parse_listen(s: &str) -> Result<Listen, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Listen::Off);
+    }
+    s.parse::<SocketAddr>()
+        .map(Listen::At)
+        .map_err(|e| format!("'{s}' is not an address like 127.0.0.1:4566 or 'off': {e}"))
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 30d, 12h, 90m or 45s"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("'{s}' is not a duration like 30d, 12h, 90m or 45s")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "xray-gateway", version, about = "AWS X-Ray on your machine")]
+pub struct Config {
+    /// Address of the X-Ray API (rest-json, what awslocal and the AWS SDKs call), or `off`.
+    #[arg(long, env = "XRAY_LISTEN", default_value = "127.0.0.1:4566", value_parser = parse_listen)]
+    pub xray_listen: Listen,
+
+    /// Account that requests without a 12-digit access key, and ingest without credentials, land in.
+    #[arg(long, env = "XRAY_DEFAULT_ACCOUNT", default_value = "000000000000")]
+    pub default_account: String,
+
+    /// Region for unsigned requests and ingest without credentials.
+    #[arg(long, env = "XRAY_DEFAULT_REGION", default_value = "us-east-1")]
+    pub default_region: String,
+
+    /// Traces not updated for this long are dropped (X-Ray keeps 30 days).
+    #[arg(long, env = "XRAY_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    pub retention: std::time::Duration,
+
+    /// Most traces kept in memory; the oldest (by start) are evicted first.
+    #[arg(long, env = "XRAY_MAX_TRACES", default_value_t = 1_000_000)]
+    pub max_traces: u64,
+
+    /// Most accounted bytes (documents plus fixed overheads) kept in memory, in MiB.
+    #[arg(long, env = "XRAY_MAX_MEMORY_MB", default_value_t = 2048)]
+    pub max_memory_mb: u64,
+
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `xray_gateway=debug`.
+    #[arg(long, env = "XRAY_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_accepts_addresses_and_off() {
+        assert_eq!(parse_listen("off").unwrap(), Listen::Off);
+        assert!(matches!(
+            parse_listen("127.0.0.1:0").unwrap(),
+            Listen::At(_)
+        ));
+        assert!(parse_listen("localhost").is_err());
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("30d").unwrap().as_secs(), 2_592_000);
+        assert_eq!(parse_duration("90m").unwrap().as_secs(), 5400);
+        assert!(parse_duration("3w").is_err());
+    }
+}

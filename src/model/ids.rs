@@ -1,0 +1,139 @@
+//! X-Ray identifiers: trace IDs (`1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`) and 64-bit segment IDs.
+
+use std::fmt;
+
+/// A trace ID, packed: the 8 hex digits of epoch seconds followed by the 24 random hex digits.
+/// The version digit is always `1`, so it is not stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TraceId(pub [u8; 16]);
+
+/// A segment or subsegment ID: 16 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct SegmentId(pub u64);
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn decode_hex_into(src: &[u8], dst: &mut [u8]) -> Option<()> {
+    if src.len() != dst.len() * 2 {
+        return None;
+    }
+    for (i, pair) in src.chunks_exact(2).enumerate() {
+        dst[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+    }
+    Some(())
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+}
+
+impl TraceId {
+    /// Parses the X-Ray form; hex digits of either case are accepted.
+    pub fn parse(s: &str) -> Option<TraceId> {
+        let b = s.as_bytes();
+        if b.len() != 35 || b[0] != b'1' || b[1] != b'-' || b[10] != b'-' {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        decode_hex_into(&b[2..10], &mut out[..4])?;
+        decode_hex_into(&b[11..35], &mut out[4..])?;
+        Some(TraceId(out))
+    }
+
+    /// The epoch seconds encoded in the ID (meaningless for reshaped W3C IDs).
+    pub fn epoch_seconds(&self) -> u32 {
+        u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]])
+    }
+
+    /// A stable 64-bit hash of the random part, for sampling and sharding.
+    pub fn mix64(&self) -> u64 {
+        let lo = u64::from_le_bytes(self.0[8..16].try_into().unwrap_or_default());
+        let hi = u64::from_le_bytes(self.0[0..8].try_into().unwrap_or_default());
+        // splitmix64 finaliser over both halves: IDs may be sequential in tests.
+        let mut z = lo ^ hi.rotate_left(29);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(35);
+        s.push_str("1-");
+        push_hex(&mut s, &self.0[..4]);
+        s.push('-');
+        push_hex(&mut s, &self.0[4..]);
+        f.write_str(&s)
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl SegmentId {
+    pub fn parse(s: &str) -> Option<SegmentId> {
+        let mut out = [0u8; 8];
+        decode_hex_into(s.as_bytes(), &mut out)?;
+        Some(SegmentId(u64::from_be_bytes(out)))
+    }
+}
+
+impl fmt::Display for SegmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(16);
+        push_hex(&mut s, &self.0.to_be_bytes());
+        f.write_str(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_id_round_trips_and_normalises_case() {
+        let id = TraceId::parse("1-5759E988-BD862E3FE1BE46A994272793").unwrap();
+        assert_eq!(id.to_string(), "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(id.epoch_seconds(), 0x5759e988);
+    }
+
+    #[test]
+    fn malformed_trace_ids_are_refused() {
+        for bad in [
+            "",
+            "1-5759e988-bd862e3fe1be46a99427279",
+            "2-5759e988-bd862e3fe1be46a994272793",
+            "1-5759e988_bd862e3fe1be46a994272793",
+            "1-5759e98g-bd862e3fe1be46a994272793",
+            "5759e988bd862e3fe1be46a994272793",
+        ] {
+            assert!(TraceId::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn segment_id_needs_sixteen_hex_digits() {
+        assert_eq!(
+            SegmentId::parse("70de5b6f19ff9a0a").unwrap().to_string(),
+            "70de5b6f19ff9a0a"
+        );
+        assert!(SegmentId::parse("70de5b6f19ff9a0").is_none());
+        assert!(SegmentId::parse("70de5b6f19ff9a0z").is_none());
+    }
+}

@@ -1,0 +1,615 @@
+//! The embedded store: traces in memory, sharded by trace ID, with time-ordered indexes for
+//! the three GetTraceSummaries range types and a global oldest-first index for eviction.
+//!
+//! Documents are kept as received, LZ4-compressed; each trace keeps its summary, recomputed
+//! from its documents whenever a batch changes it, so queries never parse stored JSON.
+
+use super::{
+    Cursor, IngestDoc, Partition, StoreError, StoreStats, StoredDocument, StoredTrace, SummaryItem,
+    SummaryPage, SummaryQuery, TimeRangeType, TraceStore,
+};
+use crate::model::segment::{DocKind, INVALID_SEGMENT, Rejection, ValidDoc, validate};
+use crate::model::summary::{TraceSummary, compute};
+use crate::model::time::Clock;
+use crate::model::{Micros, SegmentId, TraceId};
+use parking_lot::{Mutex, RwLock};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+const SHARDS: usize = 64;
+/// Accounted overhead of one stored document and of one trace beyond the document bytes.
+const DOC_OVERHEAD: u64 = 96;
+const TRACE_OVERHEAD: u64 = 512;
+
+/// Bounds of the memory store; whichever is reached first evicts the oldest traces.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Traces not updated for this long are dropped (X-Ray keeps 30 days).
+    pub retention_micros: Micros,
+    pub max_traces: u64,
+    /// Accounted bytes: document bytes plus a fixed overhead per document and per trace.
+    pub max_bytes: u64,
+    /// X-Ray stops accepting segments for a trace past about 500 KB.
+    pub max_trace_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            retention_micros: 30 * 24 * 3600 * 1_000_000,
+            max_traces: 1_000_000,
+            max_bytes: 2 << 30,
+            max_trace_bytes: 500 * 1024,
+        }
+    }
+}
+
+struct Doc {
+    id: SegmentId,
+    parent: Option<SegmentId>,
+    is_segment: bool,
+    complete: bool,
+    compressed: bool,
+    raw_len: u32,
+    body: Box<[u8]>,
+}
+
+impl Doc {
+    fn new(d: &IngestDoc<'_>) -> Doc {
+        let raw = d.raw.as_bytes();
+        let packed = lz4_flex::block::compress(raw);
+        let compressed = packed.len() < raw.len();
+        Doc {
+            id: d.doc.id,
+            parent: d.doc.parent_id,
+            is_segment: d.doc.kind == DocKind::Segment,
+            complete: !d.doc.in_progress(),
+            compressed,
+            raw_len: raw.len() as u32,
+            body: if compressed {
+                packed.into_boxed_slice()
+            } else {
+                raw.into()
+            },
+        }
+    }
+
+    fn text(&self) -> String {
+        let bytes = if self.compressed {
+            lz4_flex::block::decompress(&self.body, self.raw_len as usize).unwrap_or_default()
+        } else {
+            self.body.to_vec()
+        };
+        String::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
+struct TraceEntry {
+    docs: Vec<Doc>,
+    summary: Arc<TraceSummary>,
+    revision: u32,
+    raw_bytes: u64,
+    /// Wall-clock time of the last change, for retention.
+    received: Micros,
+    limit_exceeded: bool,
+}
+
+type Key = (u16, TraceId);
+type IndexKey = (u16, Micros, TraceId);
+
+#[derive(Default)]
+struct Shard {
+    traces: FxHashMap<Key, TraceEntry>,
+    by_start: BTreeSet<IndexKey>,
+    by_last: BTreeSet<IndexKey>,
+}
+
+/// Changes a put made to one trace, applied to the global counters after the shard unlocks.
+#[derive(Default)]
+struct Delta {
+    traces: i64,
+    docs: i64,
+    bytes: i64,
+    oldest_remove: Vec<(Micros, u16, TraceId)>,
+    oldest_insert: Vec<(Micros, u16, TraceId)>,
+}
+
+pub struct MemStore {
+    shards: Box<[Mutex<Shard>]>,
+    parts: RwLock<FxHashMap<Partition, u16>>,
+    oldest: Mutex<BTreeSet<(Micros, u16, TraceId)>>,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    traces: AtomicU64,
+    docs: AtomicU64,
+    bytes: AtomicU64,
+    evicted: AtomicU64,
+}
+
+fn shard_of(t: &TraceId) -> usize {
+    (t.mix64() % SHARDS as u64) as usize
+}
+
+fn accounted(raw_len: u64) -> u64 {
+    raw_len + DOC_OVERHEAD
+}
+
+impl MemStore {
+    pub fn new(limits: Limits, clock: Arc<dyn Clock>) -> MemStore {
+        MemStore {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            parts: RwLock::new(FxHashMap::default()),
+            oldest: Mutex::new(BTreeSet::new()),
+            limits,
+            clock,
+            traces: AtomicU64::new(0),
+            docs: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+        }
+    }
+
+    fn partition_id(&self, part: &Partition) -> u16 {
+        if let Some(&id) = self.parts.read().get(part) {
+            return id;
+        }
+        let mut parts = self.parts.write();
+        let next = parts.len() as u16;
+        *parts.entry(part.clone()).or_insert(next)
+    }
+
+    fn existing_partition(&self, part: &Partition) -> Option<u16> {
+        self.parts.read().get(part).copied()
+    }
+
+    /// Applies the documents of one trace (indices into `batch`) under its shard's lock.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_trace(
+        &self,
+        shard: &mut Shard,
+        pid: u16,
+        trace_id: TraceId,
+        batch: &[IngestDoc<'_>],
+        idxs: &[usize],
+        results: &mut [Option<Rejection>],
+        now: Micros,
+        delta: &mut Delta,
+    ) {
+        let key = (pid, trace_id);
+        let is_new = !shard.traces.contains_key(&key);
+        let entry = shard.traces.entry(key).or_insert_with(|| TraceEntry {
+            docs: Vec::new(),
+            summary: Arc::new(TraceSummary::default()),
+            revision: 0,
+            raw_bytes: 0,
+            received: now,
+            limit_exceeded: false,
+        });
+        // Which stored documents came from this batch (their parse is at hand).
+        let mut fresh: Vec<Option<usize>> = vec![None; entry.docs.len()];
+        let mut changed = false;
+        for &i in idxs {
+            let d = &batch[i];
+            let raw_len = d.raw.len() as u64;
+            let existing = entry.docs.iter().position(|x| x.id == d.doc.id);
+            let old_len = existing.map_or(0, |p| entry.docs[p].raw_len as u64);
+            if let Some(p) = existing {
+                let old = &entry.docs[p];
+                if old.complete && d.doc.in_progress() {
+                    continue; // a complete document is never replaced by an in-progress one
+                }
+                if old_len == raw_len && old.text() == d.raw {
+                    continue; // identical re-send
+                }
+            }
+            if entry.raw_bytes - old_len + raw_len > self.limits.max_trace_bytes {
+                entry.limit_exceeded = true;
+                results[i] = Some(Rejection {
+                    id: Some(d.doc.id.to_string()),
+                    code: INVALID_SEGMENT,
+                    message: "Trace Size Exceeded. Reduce the number of segments per trace and the size of your segment documents.".into(),
+                });
+                continue;
+            }
+            entry.raw_bytes = entry.raw_bytes - old_len + raw_len;
+            delta.bytes += accounted(raw_len) as i64
+                - if existing.is_some() {
+                    accounted(old_len) as i64
+                } else {
+                    0
+                };
+            match existing {
+                Some(p) => {
+                    entry.docs[p] = Doc::new(d);
+                    fresh[p] = Some(i);
+                }
+                None => {
+                    entry.docs.push(Doc::new(d));
+                    fresh.push(Some(i));
+                    delta.docs += 1;
+                }
+            }
+            changed = true;
+        }
+        if !changed {
+            if is_new {
+                shard.traces.remove(&key);
+            }
+            return;
+        }
+        // Re-read the documents stored by earlier batches, then summarise the whole trace.
+        let older: Vec<String> = entry
+            .docs
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| f.is_none())
+            .map(|(d, _)| d.text())
+            .collect();
+        let older_parsed: Vec<ValidDoc<'_>> =
+            older.iter().filter_map(|s| validate(s).ok()).collect();
+        let mut all: Vec<&ValidDoc<'_>> = fresh.iter().flatten().map(|&i| &batch[i].doc).collect();
+        all.extend(older_parsed.iter());
+        let summary = compute(&all);
+        let (old_start, old_last) = (entry.summary.start, entry.summary.last);
+        let (start, last) = (summary.start, summary.last);
+        entry.summary = Arc::new(summary);
+        entry.revision += 1;
+        entry.received = now;
+        if is_new {
+            delta.traces += 1;
+            delta.bytes += TRACE_OVERHEAD as i64;
+        }
+        if is_new || old_start != start {
+            if !is_new {
+                shard.by_start.remove(&(pid, old_start, trace_id));
+                delta.oldest_remove.push((old_start, pid, trace_id));
+            }
+            shard.by_start.insert((pid, start, trace_id));
+            delta.oldest_insert.push((start, pid, trace_id));
+        }
+        if is_new || old_last != last {
+            if !is_new {
+                shard.by_last.remove(&(pid, old_last, trace_id));
+            }
+            shard.by_last.insert((pid, last, trace_id));
+        }
+    }
+
+    fn remove_trace(shard: &mut Shard, key: &Key) -> Option<TraceEntry> {
+        let e = shard.traces.remove(key)?;
+        shard.by_start.remove(&(key.0, e.summary.start, key.1));
+        shard.by_last.remove(&(key.0, e.summary.last, key.1));
+        Some(e)
+    }
+
+    fn forget(&self, e: &TraceEntry) {
+        let bytes: u64 = e
+            .docs
+            .iter()
+            .map(|d| accounted(d.raw_len as u64))
+            .sum::<u64>()
+            + TRACE_OVERHEAD;
+        self.traces.fetch_sub(1, Relaxed);
+        self.docs.fetch_sub(e.docs.len() as u64, Relaxed);
+        self.bytes.fetch_sub(bytes, Relaxed);
+    }
+
+    /// Evicts the oldest traces (by start) until both bounds hold.
+    fn enforce_limits(&self) {
+        while self.traces.load(Relaxed) > self.limits.max_traces
+            || self.bytes.load(Relaxed) > self.limits.max_bytes
+        {
+            let Some((start, pid, tid)) = self.oldest.lock().pop_first() else {
+                break;
+            };
+            let mut shard = self.shards[shard_of(&tid)].lock();
+            let key = (pid, tid);
+            if shard
+                .traces
+                .get(&key)
+                .is_some_and(|e| e.summary.start == start)
+            {
+                if let Some(e) = Self::remove_trace(&mut shard, &key) {
+                    drop(shard);
+                    self.forget(&e);
+                    self.evicted.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    fn apply_delta(&self, d: Delta) {
+        if !d.oldest_remove.is_empty() || !d.oldest_insert.is_empty() {
+            let mut oldest = self.oldest.lock();
+            for k in &d.oldest_remove {
+                oldest.remove(k);
+            }
+            oldest.extend(d.oldest_insert);
+        }
+        self.traces.fetch_add(d.traces as u64, Relaxed);
+        self.docs.fetch_add(d.docs as u64, Relaxed);
+        self.bytes.fetch_add(d.bytes as u64, Relaxed);
+    }
+
+    fn scan_shard(
+        &self,
+        shard: &Shard,
+        pid: u16,
+        q: &SummaryQuery,
+        out: &mut Vec<(Micros, TraceId, Option<SummaryItem>)>,
+    ) {
+        let (index, lo_key, hi) = match q.range {
+            TimeRangeType::TraceId => (&shard.by_start, q.start, Some(q.end)),
+            TimeRangeType::Event => (&shard.by_last, q.start, None),
+            TimeRangeType::Service => (&shard.by_last, q.start, Some(q.end)),
+        };
+        let lo = (pid, lo_key, TraceId([0; 16]));
+        // Upper bound: the window's end (exclusive) or, for Event, the newest trace; then
+        // tightened to the cursor, which is exclusive.
+        let mut hi_bound = match hi {
+            Some(h) => Bound::Excluded((pid, h, TraceId([0; 16]))),
+            None => Bound::Included((pid, Micros::MAX, TraceId([0xff; 16]))),
+        };
+        if let Some(c) = q.after {
+            let c = (pid, c.key, c.trace_id);
+            let tighter = match hi_bound {
+                Bound::Excluded(h) | Bound::Included(h) => c <= h,
+                Bound::Unbounded => true,
+            };
+            if tighter {
+                hi_bound = Bound::Excluded(c);
+            }
+        }
+        let empty = match hi_bound {
+            Bound::Excluded(h) => h <= lo,
+            Bound::Included(h) => h < lo,
+            Bound::Unbounded => false,
+        };
+        if empty {
+            return;
+        }
+        let (lo, hi) = (Bound::Included(lo), hi_bound);
+        let threshold = q
+            .sample_rate
+            .map(|r| (r.clamp(0.0, 1.0) * u64::MAX as f64) as u64);
+        let mut matched = 0;
+        for &(_, key, tid) in index.range((lo, hi)).rev() {
+            let Some(e) = shard.traces.get(&(pid, tid)) else {
+                continue;
+            };
+            let in_window = match q.range {
+                TimeRangeType::Event => e.summary.start < q.end,
+                _ => true,
+            };
+            let sampled = threshold.is_none_or(|t| tid.mix64() <= t);
+            if in_window && sampled {
+                out.push((
+                    key,
+                    tid,
+                    Some(SummaryItem {
+                        trace_id: tid,
+                        key,
+                        revision: e.revision,
+                        summary: e.summary.clone(),
+                    }),
+                ));
+                matched += 1;
+                if matched >= q.limit {
+                    break;
+                }
+            } else {
+                out.push((key, tid, None));
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TraceStore for MemStore {
+    async fn put(
+        &self,
+        part: &Partition,
+        batch: &[IngestDoc<'_>],
+    ) -> Result<Vec<Option<Rejection>>, StoreError> {
+        let pid = self.partition_id(part);
+        let now = self.clock.now_micros();
+        let mut results: Vec<Option<Rejection>> = vec![None; batch.len()];
+        let mut order: Vec<(usize, TraceId, usize)> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (shard_of(&d.doc.trace_id), d.doc.trace_id, i))
+            .collect();
+        order.sort_unstable();
+        let mut delta = Delta::default();
+        let mut idxs = Vec::new();
+        let mut at = 0;
+        while at < order.len() {
+            let s = order[at].0;
+            let mut shard = self.shards[s].lock();
+            while at < order.len() && order[at].0 == s {
+                let tid = order[at].1;
+                idxs.clear();
+                while at < order.len() && order[at].0 == s && order[at].1 == tid {
+                    idxs.push(order[at].2);
+                    at += 1;
+                }
+                self.apply_trace(
+                    &mut shard,
+                    pid,
+                    tid,
+                    batch,
+                    &idxs,
+                    &mut results,
+                    now,
+                    &mut delta,
+                );
+            }
+        }
+        self.apply_delta(delta);
+        self.enforce_limits();
+        Ok(results)
+    }
+
+    async fn existing(
+        &self,
+        part: &Partition,
+        ids: &[TraceId],
+    ) -> Result<Vec<TraceId>, StoreError> {
+        let Some(pid) = self.existing_partition(part) else {
+            return Ok(Vec::new());
+        };
+        Ok(ids
+            .iter()
+            .filter(|t| {
+                self.shards[shard_of(t)]
+                    .lock()
+                    .traces
+                    .contains_key(&(pid, **t))
+            })
+            .copied()
+            .collect())
+    }
+
+    async fn get_traces(
+        &self,
+        part: &Partition,
+        ids: &[TraceId],
+    ) -> Result<Vec<StoredTrace>, StoreError> {
+        let Some(pid) = self.existing_partition(part) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for tid in ids {
+            let shard = self.shards[shard_of(tid)].lock();
+            if let Some(e) = shard.traces.get(&(pid, *tid)) {
+                let compressed: Vec<_> = e
+                    .docs
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.id,
+                            d.is_segment,
+                            d.parent,
+                            d.compressed,
+                            d.raw_len,
+                            d.body.clone(),
+                        )
+                    })
+                    .collect();
+                let (summary, limit_exceeded) = (e.summary.clone(), e.limit_exceeded);
+                drop(shard);
+                let docs = compressed
+                    .into_iter()
+                    .map(|(id, is_segment, parent_id, c, raw_len, body)| {
+                        let doc = Doc {
+                            id,
+                            parent: parent_id,
+                            is_segment,
+                            complete: true,
+                            compressed: c,
+                            raw_len,
+                            body,
+                        };
+                        StoredDocument {
+                            id,
+                            is_segment,
+                            parent_id,
+                            json: doc.text(),
+                        }
+                    })
+                    .collect();
+                out.push(StoredTrace {
+                    trace_id: *tid,
+                    docs,
+                    summary,
+                    limit_exceeded,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn scan_summaries(
+        &self,
+        part: &Partition,
+        q: &SummaryQuery,
+    ) -> Result<SummaryPage, StoreError> {
+        let Some(pid) = self.existing_partition(part) else {
+            return Ok(SummaryPage::default());
+        };
+        let mut cands = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            self.scan_shard(&shard, pid, q, &mut cands);
+        }
+        cands.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        let mut page = SummaryPage::default();
+        let mut consumed = 0;
+        for c in cands.iter_mut() {
+            if page.items.len() >= q.limit {
+                break;
+            }
+            consumed += 1;
+            if let Some(item) = c.2.take() {
+                page.items.push(item);
+            }
+        }
+        page.scanned = consumed as u64;
+        if page.items.len() >= q.limit {
+            let last = page.items.last().expect("limit is at least one");
+            page.next = Some(Cursor {
+                key: last.key,
+                trace_id: last.trace_id,
+            });
+        }
+        Ok(page)
+    }
+
+    async fn sweep(&self) -> Result<u64, StoreError> {
+        let cutoff = self
+            .clock
+            .now_micros()
+            .saturating_sub(self.limits.retention_micros);
+        let mut dropped = 0;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let stale: Vec<Key> = shard
+                .traces
+                .iter()
+                .filter(|(_, e)| e.received < cutoff)
+                .map(|(k, _)| *k)
+                .collect();
+            let mut removed = Vec::with_capacity(stale.len());
+            for k in &stale {
+                if let Some(e) = Self::remove_trace(&mut shard, k) {
+                    removed.push((e.summary.start, k.0, k.1));
+                    self.forget(&e);
+                    dropped += 1;
+                }
+            }
+            drop(shard);
+            if !removed.is_empty() {
+                let mut oldest = self.oldest.lock();
+                for k in &removed {
+                    oldest.remove(k);
+                }
+            }
+        }
+        Ok(dropped)
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            traces: self.traces.load(Relaxed),
+            documents: self.docs.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            evicted_traces: self.evicted.load(Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

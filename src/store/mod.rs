@@ -1,0 +1,132 @@
+//! Where traces live. The X-Ray semantics (validation, summaries, processed documents) sit
+//! above this trait; stores only do idempotent writes, point reads, time-ordered scans and
+//! retention, so that a durable log and a PostgreSQL backend can implement the same trait.
+
+pub mod memory;
+
+use crate::model::segment::{Rejection, ValidDoc};
+use crate::model::summary::TraceSummary;
+use crate::model::{Micros, SegmentId, TraceId};
+use std::sync::Arc;
+
+/// State is partitioned by account and region, as in AWS.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition {
+    pub account: String,
+    pub region: String,
+}
+
+/// A validated document on its way into a store, with the text it was validated from.
+pub struct IngestDoc<'a> {
+    pub raw: &'a str,
+    pub doc: ValidDoc<'a>,
+}
+
+/// A stored top-level document as read back.
+#[derive(Debug, Clone)]
+pub struct StoredDocument {
+    pub id: SegmentId,
+    pub is_segment: bool,
+    pub parent_id: Option<SegmentId>,
+    pub json: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredTrace {
+    pub trace_id: TraceId,
+    pub docs: Vec<StoredDocument>,
+    pub summary: Arc<TraceSummary>,
+    pub limit_exceeded: bool,
+}
+
+/// Which time of a trace a GetTraceSummaries window applies to (spec §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeRangeType {
+    /// When the trace started.
+    TraceId,
+    /// Traces active in the window: first event before its end, last event after its start.
+    Event,
+    /// Traces whose latest segment end falls in the window.
+    Service,
+}
+
+/// A position in a newest-first scan: results continue strictly below `(key, trace_id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: Micros,
+    pub trace_id: TraceId,
+}
+
+#[derive(Debug, Clone)]
+pub struct SummaryQuery {
+    pub range: TimeRangeType,
+    pub start: Micros,
+    pub end: Micros,
+    pub after: Option<Cursor>,
+    pub limit: usize,
+    /// Keep only traces whose id hash falls below this fraction (FixedRate sampling).
+    pub sample_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SummaryItem {
+    pub trace_id: TraceId,
+    pub key: Micros,
+    pub revision: u32,
+    pub summary: Arc<TraceSummary>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SummaryPage {
+    pub items: Vec<SummaryItem>,
+    /// Traces looked at for this page, matching or not.
+    pub scanned: u64,
+    pub next: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StoreStats {
+    pub traces: u64,
+    pub documents: u64,
+    pub bytes: u64,
+    pub evicted_traces: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait::async_trait]
+pub trait TraceStore: Send + Sync + 'static {
+    /// Stores a batch. Idempotent per (trace, segment id); a complete document replaces an
+    /// in-progress one and is never replaced by one. Returns one entry per input document:
+    /// `None` when stored (or already there), `Some` when refused.
+    async fn put(
+        &self,
+        part: &Partition,
+        batch: &[IngestDoc<'_>],
+    ) -> Result<Vec<Option<Rejection>>, StoreError>;
+
+    /// The IDs among `ids` that have a trace, in the order given.
+    async fn existing(&self, part: &Partition, ids: &[TraceId])
+    -> Result<Vec<TraceId>, StoreError>;
+
+    async fn get_traces(
+        &self,
+        part: &Partition,
+        ids: &[TraceId],
+    ) -> Result<Vec<StoredTrace>, StoreError>;
+
+    async fn scan_summaries(
+        &self,
+        part: &Partition,
+        q: &SummaryQuery,
+    ) -> Result<SummaryPage, StoreError>;
+
+    /// Applies retention; returns how many traces were dropped.
+    async fn sweep(&self) -> Result<u64, StoreError>;
+
+    fn stats(&self) -> StoreStats;
+}

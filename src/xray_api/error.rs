@@ -1,0 +1,64 @@
+//! rest-json errors as botocore reads them: status, `x-amzn-ErrorType`, and a body with
+//! `__type`, `message` and the modeled `Message`.
+
+use crate::error::ErrorKind;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub resource_name: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        let (status, code) = match kind {
+            ErrorKind::InvalidRequest => (400, "InvalidRequestException"),
+            ErrorKind::NotFound => (404, "ResourceNotFoundException"),
+            ErrorKind::Throttled => (429, "ThrottledException"),
+            ErrorKind::RuleLimitExceeded => (400, "RuleLimitExceededException"),
+            ErrorKind::Unavailable => (503, "ServiceUnavailableException"),
+            ErrorKind::Internal => (500, "InternalFailure"),
+        };
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            resource_name: None,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::InvalidRequest, message)
+    }
+
+    pub fn with_code(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            resource_name: None,
+        }
+    }
+
+    pub fn body(&self) -> String {
+        let mut v = serde_json::json!({
+            "__type": self.code,
+            "message": self.message,
+            "Message": self.message,
+        });
+        if let Some(r) = &self.resource_name {
+            v["ResourceName"] = r.clone().into();
+        }
+        v.to_string()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let message = e.to_string();
+        ApiError::new(ErrorKind::from(e), message)
+    }
+}

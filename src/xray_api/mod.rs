@@ -1,0 +1,184 @@
+//! The X-Ray API over rest-json: every operation is a POST to a fixed path with a JSON body.
+//! Routing is by path alone; errors follow the rest-json model botocore reads.
+
+mod context;
+mod error;
+mod shapes;
+mod token;
+mod traces;
+pub mod validate;
+
+pub use context::DEFAULT_ACCOUNT;
+pub use error::ApiError;
+
+use crate::store::{Partition, TraceStore};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use validate::{Op, operation_for_path, validate_input};
+
+/// Largest request body: 50 documents of 64 KB, JSON-escaped, with room to spare.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+pub struct ApiState {
+    pub store: Arc<dyn TraceStore>,
+    pub default_partition: Partition,
+    /// `(name, address)` of every listener, for `/health`.
+    pub listeners: Vec<(String, String)>,
+}
+
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .fallback(dispatch)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn health(State(st): State<Arc<ApiState>>) -> Response {
+    let listeners: serde_json::Map<String, Value> = st
+        .listeners
+        .iter()
+        .map(|(n, a)| (n.clone(), Value::String(a.clone())))
+        .collect();
+    let body = json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "listeners": listeners,
+        "store": st.store.stats(),
+    });
+    respond(StatusCode::OK, body.to_string(), &request_id(), None)
+}
+
+fn request_id() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+    });
+    let mut z = seed.wrapping_add(
+        SEQ.fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e3779b97f4a7c15),
+    );
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    let a = z ^ (z >> 31);
+    let b = a.rotate_left(17).wrapping_mul(0x2545f4914f6cdd1d);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48 & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+fn respond(status: StatusCode, body: String, rid: &str, error_type: Option<&str>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        h.insert("x-amzn-RequestId", v);
+    }
+    if let Some(t) = error_type.and_then(|t| HeaderValue::from_str(t).ok()) {
+        h.insert("x-amzn-ErrorType", t);
+    }
+    r
+}
+
+async fn dispatch(
+    State(st): State<Arc<ApiState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let rid = request_id();
+    match handle(&st, &method, uri.path(), &headers, &body).await {
+        Ok(v) => respond(StatusCode::OK, v.to_string(), &rid, None),
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::warn!(path = uri.path(), code = e.code, "{}", e.message);
+            }
+            let status =
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            respond(status, e.body(), &rid, Some(e.code))
+        }
+    }
+}
+
+async fn handle(
+    st: &ApiState,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let Some(op) = operation_for_path(path) else {
+        return Err(ApiError::with_code(
+            404,
+            "UnknownOperationException",
+            format!("No X-Ray operation is served at {method} {path}."),
+        ));
+    };
+    if method != Method::POST {
+        return Err(ApiError::with_code(
+            404,
+            "UnknownOperationException",
+            format!("{} is served as POST {path}, not {method}.", op.name),
+        ));
+    }
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let part = context::partition_from_auth(auth, &st.default_partition);
+    if op.name == "PutTraceSegments" {
+        // Hot path: read the document list directly instead of through a generic JSON tree.
+        return traces::put_trace_segments(st, &part, body).await;
+    }
+    let req = parse_body(body)?;
+    validate_input(op, &req).map_err(ApiError::invalid)?;
+    call(st, op, &part, &req).await
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(ApiError::invalid("Request body must be a JSON object.")),
+        Err(e) => Err(ApiError::invalid(format!(
+            "Request body is not valid JSON: {e}."
+        ))),
+    }
+}
+
+async fn call(st: &ApiState, op: &Op, part: &Partition, req: &Value) -> Result<Value, ApiError> {
+    match op.name {
+        "BatchGetTraces" => traces::batch_get_traces(st, part, req).await,
+        "GetTraceSummaries" => traces::get_trace_summaries(st, part, req).await,
+        other => Err(ApiError::with_code(
+            501,
+            "NotImplementedException",
+            format!(
+                "{other} is not implemented yet in xray-gateway {}.",
+                env!("CARGO_PKG_VERSION")
+            ),
+        )),
+    }
+}

@@ -1,0 +1,369 @@
+//! PutTraceSegments, BatchGetTraces and GetTraceSummaries.
+
+use super::ApiState;
+use super::error::ApiError;
+use super::token;
+use crate::ingest::ingest;
+use crate::model::processed::{StoredDoc, process};
+use crate::model::summary::{
+    HttpSummary, RootCause, ServiceId, TraceSummary, TraceUser, ValueWithServiceIds,
+};
+use crate::model::time::{micros_to_secs, secs_to_micros};
+use crate::model::{Micros, TraceId};
+use crate::store::{Cursor, Partition, SummaryQuery, TimeRangeType};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::{Value, json};
+
+/// The real service refuses more documents than this in one call.
+pub const MAX_DOCUMENTS_PER_PUT: usize = 50;
+/// Traces per BatchGetTraces page.
+pub const TRACES_PER_PAGE: usize = 5;
+/// Summaries per GetTraceSummaries page.
+pub const SUMMARIES_PER_PAGE: usize = 100;
+/// Sampling rate used when `Sampling` is true and no strategy is given.
+pub const DEFAULT_SAMPLING_RATE: f64 = 0.5;
+
+#[derive(serde::Deserialize)]
+struct PutRequest {
+    #[serde(rename = "TraceSegmentDocuments")]
+    docs: Option<Vec<String>>,
+}
+
+pub async fn put_trace_segments(
+    st: &ApiState,
+    part: &Partition,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    let req: PutRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(format!(
+            "Request body is not a PutTraceSegments request: {e}"
+        ))
+    })?;
+    let Some(docs) = req.docs else {
+        return Err(ApiError::invalid(
+            "1 validation error detected: Value null at 'traceSegmentDocuments' failed to satisfy constraint: Member must not be null",
+        ));
+    };
+    if docs.len() > MAX_DOCUMENTS_PER_PUT {
+        return Err(ApiError::invalid(format!(
+            "Exceeding maximum segment count: {MAX_DOCUMENTS_PER_PUT} (this request has {}).",
+            docs.len()
+        )));
+    }
+    let refused = ingest(st.store.as_ref(), part, &docs).await?;
+    let unprocessed: Vec<Value> = refused
+        .into_iter()
+        .map(|(_, r)| {
+            let mut v = json!({"ErrorCode": r.code, "Message": r.message});
+            if let Some(id) = r.id {
+                v["Id"] = id.into();
+            }
+            v
+        })
+        .collect();
+    Ok(json!({ "UnprocessedTraceSegments": unprocessed }))
+}
+
+pub async fn batch_get_traces(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<Value, ApiError> {
+    let mut requested: Vec<&str> = Vec::new();
+    for id in req["TraceIds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !requested.contains(&id) {
+            requested.push(id);
+        }
+    }
+    let mut unprocessed: Vec<&str> = Vec::new();
+    let mut ids: Vec<TraceId> = Vec::new();
+    for raw in &requested {
+        match TraceId::parse(raw) {
+            Some(t) => ids.push(t),
+            None => unprocessed.push(raw),
+        }
+    }
+    let found = st.store.existing(part, &ids).await?;
+    for (raw, t) in requested
+        .iter()
+        .filter_map(|r| Some((r, TraceId::parse(r)?)))
+    {
+        if !found.contains(&t) {
+            unprocessed.push(raw);
+        }
+    }
+    let fp = token::fingerprint(&requested);
+    let offset = match req["NextToken"].as_str() {
+        None | Some("") => 0,
+        Some(t) => token::decode(t, "bt", fp)
+            .map_err(ApiError::invalid)?
+            .first()
+            .and_then(|s| s.parse::<usize>().ok())
+            .ok_or_else(|| ApiError::invalid("NextToken is not a token this service issued."))?,
+    };
+    let page: Vec<TraceId> = found
+        .iter()
+        .skip(offset)
+        .take(TRACES_PER_PAGE)
+        .copied()
+        .collect();
+    let traces = st.store.get_traces(part, &page).await?;
+    let traces: Vec<Value> = traces
+        .into_iter()
+        .map(|t| {
+            let docs: Vec<StoredDoc<'_>> = t
+                .docs
+                .iter()
+                .map(|d| StoredDoc {
+                    is_segment: d.is_segment,
+                    parent_id: d.parent_id,
+                    json: &d.json,
+                })
+                .collect();
+            let segments: Vec<Value> = process(t.trace_id, &docs)
+                .into_iter()
+                .map(|s| json!({"Id": s.id, "Document": s.document}))
+                .collect();
+            json!({
+                "Id": t.trace_id.to_string(),
+                "Duration": t.summary.duration_secs(),
+                "LimitExceeded": t.limit_exceeded,
+                "Segments": segments,
+            })
+        })
+        .collect();
+    let mut out = json!({ "Traces": traces, "UnprocessedTraceIds": unprocessed });
+    let next = offset + TRACES_PER_PAGE;
+    if next < found.len() {
+        out["NextToken"] = token::encode("bt", fp, &[next.to_string()]).into();
+    }
+    Ok(out)
+}
+
+fn time_member(req: &Value, name: &str) -> Result<Micros, ApiError> {
+    req[name]
+        .as_f64()
+        .and_then(secs_to_micros)
+        .ok_or_else(|| ApiError::invalid(format!("{name} must be a timestamp in epoch seconds.")))
+}
+
+pub async fn get_trace_summaries(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<Value, ApiError> {
+    let start = time_member(req, "StartTime")?;
+    let end = time_member(req, "EndTime")?;
+    if end < start {
+        return Err(ApiError::invalid("EndTime must not be before StartTime."));
+    }
+    let range = match req["TimeRangeType"].as_str() {
+        None | Some("TraceId") => TimeRangeType::TraceId,
+        Some("Event") => TimeRangeType::Event,
+        Some("Service") => TimeRangeType::Service,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Unknown TimeRangeType '{other}'."
+            )));
+        }
+    };
+    let filter = req["FilterExpression"].as_str().unwrap_or("");
+    if !filter.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "FilterExpression is not supported yet by xray-gateway; send the request without it to list every trace in the window.",
+        ));
+    }
+    let strategy = &req["SamplingStrategy"];
+    let sampling_on = req["Sampling"].as_bool().unwrap_or(strategy.is_object());
+    let (mut scan_start, mut sample_rate) = (start, None);
+    if sampling_on {
+        let value = strategy["Value"].as_f64();
+        match strategy["Name"].as_str() {
+            Some("PartialScan") => {
+                // Scan only the most recent fraction of the window.
+                let frac = value.unwrap_or(DEFAULT_SAMPLING_RATE).clamp(0.0, 1.0);
+                scan_start = end - ((end - start) as f64 * frac) as Micros;
+            }
+            Some("FixedRate") | None => {
+                sample_rate = Some(value.unwrap_or(DEFAULT_SAMPLING_RATE).clamp(0.0, 1.0))
+            }
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "Unknown sampling strategy '{other}'."
+                )));
+            }
+        }
+    }
+    let fp = token::fingerprint(&(
+        start,
+        end,
+        format!("{range:?}"),
+        filter,
+        scan_start,
+        sample_rate.map(f64::to_bits),
+    ));
+    let after = match req["NextToken"].as_str() {
+        None | Some("") => None,
+        Some(t) => {
+            let f = token::decode(t, "ts", fp).map_err(ApiError::invalid)?;
+            let bad = || ApiError::invalid("NextToken is not a token this service issued.");
+            let key = f
+                .first()
+                .and_then(|k| k.parse::<Micros>().ok())
+                .ok_or_else(bad)?;
+            let trace_id = f.get(1).and_then(|t| TraceId::parse(t)).ok_or_else(bad)?;
+            Some(Cursor { key, trace_id })
+        }
+    };
+    let q = SummaryQuery {
+        range,
+        start: scan_start,
+        end,
+        after,
+        limit: SUMMARIES_PER_PAGE,
+        sample_rate,
+    };
+    let page = st.store.scan_summaries(part, &q).await?;
+    let summaries: Vec<WireSummary<'_>> = page
+        .items
+        .iter()
+        .map(|item| {
+            WireSummary::new(
+                item.trace_id,
+                &item.summary,
+                item.revision,
+                match range {
+                    TimeRangeType::Event => Some(micros_to_secs(item.key.min(end))),
+                    _ => None,
+                },
+            )
+        })
+        .collect();
+    let approximate = match page.next {
+        Some(c) => micros_to_secs(c.key),
+        None => micros_to_secs(start),
+    };
+    let mut out = json!({
+        "TraceSummaries": summaries,
+        "ApproximateTime": approximate,
+        "TracesProcessedCount": page.scanned,
+    });
+    if let Some(c) = page.next {
+        out["NextToken"] =
+            token::encode("ts", fp, &[c.key.to_string(), c.trace_id.to_string()]).into();
+    }
+    Ok(out)
+}
+
+struct Annotations<'a>(&'a [(String, Vec<ValueWithServiceIds>)]);
+
+impl Serialize for Annotations<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Arn<'a> {
+    #[serde(rename = "ARN")]
+    arn: &'a str,
+}
+
+#[derive(Serialize)]
+struct InstanceId<'a> {
+    #[serde(rename = "Id")]
+    id: &'a str,
+}
+
+#[derive(Serialize)]
+struct Zone<'a> {
+    #[serde(rename = "Name")]
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireSummary<'a> {
+    id: String,
+    start_time: f64,
+    duration: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_time: Option<f64>,
+    has_fault: bool,
+    has_error: bool,
+    has_throttle: bool,
+    is_partial: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<&'a HttpSummary>,
+    annotations: Annotations<'a>,
+    users: &'a [TraceUser],
+    service_ids: &'a [ServiceId],
+    #[serde(rename = "ResourceARNs")]
+    resource_arns: Vec<Arn<'a>>,
+    instance_ids: Vec<InstanceId<'a>>,
+    availability_zones: Vec<Zone<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry_point: Option<&'a ServiceId>,
+    fault_root_causes: &'a [RootCause],
+    error_root_causes: &'a [RootCause],
+    response_time_root_causes: &'a [RootCause],
+    revision: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matched_event_time: Option<f64>,
+}
+
+impl<'a> WireSummary<'a> {
+    fn new(
+        id: TraceId,
+        s: &'a TraceSummary,
+        revision: u32,
+        matched_event_time: Option<f64>,
+    ) -> Self {
+        WireSummary {
+            id: id.to_string(),
+            start_time: micros_to_secs(s.start),
+            duration: s.duration_secs(),
+            response_time: s.response_time,
+            has_fault: s.has_fault,
+            has_error: s.has_error,
+            has_throttle: s.has_throttle,
+            is_partial: s.is_partial,
+            http: s.http.as_ref(),
+            annotations: Annotations(&s.annotations),
+            users: &s.users,
+            service_ids: &s.service_ids,
+            resource_arns: s.resource_arns.iter().map(|a| Arn { arn: a }).collect(),
+            instance_ids: s
+                .instance_ids
+                .iter()
+                .map(|i| InstanceId { id: i })
+                .collect(),
+            availability_zones: s
+                .availability_zones
+                .iter()
+                .map(|z| Zone { name: z })
+                .collect(),
+            entry_point: s.entry_point.as_ref(),
+            fault_root_causes: &s.fault_root_causes,
+            error_root_causes: &s.error_root_causes,
+            response_time_root_causes: &s.response_time_root_causes,
+            revision,
+            matched_event_time,
+        }
+    }
+}
