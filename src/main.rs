@@ -1,4 +1,5 @@
 use clap::Parser;
+use std::io::IsTerminal;
 use xray_gateway::{app, config::Config};
 
 #[global_allocator]
@@ -11,6 +12,7 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

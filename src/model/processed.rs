@@ -195,7 +195,7 @@ pub fn process(trace_id: TraceId, docs: &[StoredDoc<'_>]) -> Vec<ProcessedSegmen
     }
     // Subsegments whose parent never arrived stay visible on their own, as sent.
     let mut orphans: Vec<Map<String, Value>> = waiting.into_values().flatten().collect();
-    orphans.sort_by(|a, b| id_of(a).cmp(&id_of(b)));
+    orphans.sort_by_key(id_of);
     let mut orphan_docs = Vec::with_capacity(orphans.len());
     for mut o in orphans {
         o.retain(|k, _| SCHEMA_FIELDS.contains(&k.as_str()) || k == "type");

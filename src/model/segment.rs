@@ -441,13 +441,17 @@ fn check_entity(
             )
         })?,
     };
+    // X-Ray documents "end_time or in_progress"; real SDK documents also omit both
+    // (segmentWithParentId), which is kept as in progress. Only `in_progress: false` without an
+    // end contradicts itself.
     let end = if e.in_progress == Some(true) {
         None
     } else {
         match e.end_time {
+            None if e.in_progress.is_none() => None,
             None => {
                 return Err(format!(
-                    "Field '{}' is required unless '{}' is true.",
+                    "Field '{}' is required when '{}' is false.",
                     at("end_time"),
                     at("in_progress")
                 ));
@@ -521,8 +525,9 @@ mod tests {
     }
 
     #[test]
-    fn missing_end_and_in_progress_is_rejected() {
-        let e = validate(&doc("")).unwrap_err();
+    fn missing_end_is_in_progress_but_in_progress_false_needs_an_end() {
+        assert!(validate(&doc("")).unwrap().in_progress());
+        let e = validate(&doc(r#","in_progress":false"#)).unwrap_err();
         assert_eq!(e.code, INVALID_SEGMENT);
         assert!(e.message.contains("end_time"), "{}", e.message);
         assert_eq!(e.id.as_deref(), Some("70de5b6f19ff9a0a"));

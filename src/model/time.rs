@@ -7,7 +7,7 @@ pub type Micros = i64;
 
 /// Converts epoch seconds to microseconds, refusing what cannot be a time.
 pub fn secs_to_micros(secs: f64) -> Option<Micros> {
-    if !secs.is_finite() || secs < 0.0 || secs > 1.0e12 {
+    if !secs.is_finite() || !(0.0..=1.0e12).contains(&secs) {
         return None;
     }
     Some((secs * 1_000_000.0).round() as Micros)

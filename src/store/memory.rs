@@ -545,7 +545,7 @@ impl TraceStore for MemStore {
             let shard = shard.lock();
             self.scan_shard(&shard, pid, q, &mut cands);
         }
-        cands.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        cands.sort_unstable_by_key(|c| std::cmp::Reverse((c.0, c.1)));
         let mut page = SummaryPage::default();
         let mut consumed = 0;
         for c in cands.iter_mut() {

@@ -1,1 +1,257 @@
+use super::*;
+use crate::model::segment::validate;
+use std::sync::atomic::AtomicI64;
 
+struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now_micros(&self) -> Micros {
+        self.0.load(Relaxed)
+    }
+}
+
+fn part() -> Partition {
+    Partition {
+        account: "000000000000".into(),
+        region: "us-east-1".into(),
+    }
+}
+
+fn tid(n: u32) -> String {
+    format!("1-5f000000-{n:024x}")
+}
+
+fn seg(trace: u32, id: u64, start: f64, end: Option<f64>) -> String {
+    let tail = match end {
+        Some(e) => format!(r#""end_time":{e}"#),
+        None => r#""in_progress":true"#.to_owned(),
+    };
+    format!(
+        r#"{{"name":"svc","id":"{id:016x}","trace_id":"{}","start_time":{start},{tail}}}"#,
+        tid(trace)
+    )
+}
+
+fn store(limits: Limits) -> (MemStore, Arc<TestClock>) {
+    let clock = Arc::new(TestClock(AtomicI64::new(1_000_000_000_000_000)));
+    (MemStore::new(limits, clock.clone()), clock)
+}
+
+async fn put(s: &MemStore, docs: &[String]) -> Vec<Option<Rejection>> {
+    let batch: Vec<IngestDoc<'_>> = docs
+        .iter()
+        .map(|d| IngestDoc {
+            raw: d,
+            doc: validate(d).unwrap(),
+        })
+        .collect();
+    s.put(&part(), &batch).await.unwrap()
+}
+
+fn id(n: u32) -> TraceId {
+    TraceId::parse(&tid(n)).unwrap()
+}
+
+fn query(range: TimeRangeType, start: f64, end: f64, limit: usize) -> SummaryQuery {
+    SummaryQuery {
+        range,
+        start: (start * 1e6) as Micros,
+        end: (end * 1e6) as Micros,
+        after: None,
+        limit,
+        sample_rate: None,
+    }
+}
+
+#[tokio::test]
+async fn stored_documents_read_back_exactly() {
+    let (s, _) = store(Limits::default());
+    let d = seg(1, 1, 100.0, Some(101.5));
+    assert_eq!(put(&s, std::slice::from_ref(&d)).await, vec![None]);
+    let t = s.get_traces(&part(), &[id(1)]).await.unwrap();
+    assert_eq!(t[0].docs[0].json, d);
+    assert_eq!(t[0].summary.duration_secs(), 1.5);
+    assert_eq!(s.stats().traces, 1);
+}
+
+#[tokio::test]
+async fn complete_replaces_in_progress_and_never_the_reverse() {
+    let (s, _) = store(Limits::default());
+    put(&s, &[seg(1, 1, 100.0, None)]).await;
+    put(&s, &[seg(1, 1, 100.0, Some(103.0))]).await;
+    put(&s, &[seg(1, 1, 100.0, None)]).await;
+    let t = &s.get_traces(&part(), &[id(1)]).await.unwrap()[0];
+    assert_eq!(t.docs.len(), 1);
+    assert!(t.docs[0].json.contains("end_time"));
+    assert!(!t.summary.is_partial);
+    assert_eq!(s.stats().documents, 1);
+}
+
+#[tokio::test]
+async fn identical_resend_does_not_change_the_revision() {
+    let (s, _) = store(Limits::default());
+    let d = seg(1, 1, 100.0, Some(101.0));
+    put(&s, std::slice::from_ref(&d)).await;
+    put(&s, &[d.clone(), d]).await;
+    let page = s
+        .scan_summaries(&part(), &query(TimeRangeType::TraceId, 0.0, 1000.0, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].revision, 1);
+}
+
+#[tokio::test]
+async fn an_earlier_segment_moves_the_trace_in_the_start_index() {
+    let (s, _) = store(Limits::default());
+    put(&s, &[seg(1, 1, 500.0, Some(501.0))]).await;
+    put(&s, &[seg(1, 2, 50.0, Some(60.0))]).await;
+    let early = s
+        .scan_summaries(&part(), &query(TimeRangeType::TraceId, 0.0, 100.0, 10))
+        .await
+        .unwrap();
+    assert_eq!(early.items.len(), 1);
+    let late = s
+        .scan_summaries(&part(), &query(TimeRangeType::TraceId, 400.0, 600.0, 10))
+        .await
+        .unwrap();
+    assert!(late.items.is_empty());
+}
+
+#[tokio::test]
+async fn paging_with_equal_times_neither_repeats_nor_skips() {
+    let (s, _) = store(Limits::default());
+    let docs: Vec<String> = (0..37)
+        .map(|n| seg(n, n as u64 + 1, 100.0, Some(101.0)))
+        .collect();
+    put(&s, &docs).await;
+    let mut q = query(TimeRangeType::TraceId, 0.0, 1000.0, 5);
+    let mut seen = Vec::new();
+    loop {
+        let page = s.scan_summaries(&part(), &q).await.unwrap();
+        seen.extend(page.items.iter().map(|i| i.trace_id));
+        match page.next {
+            Some(c) => q.after = Some(c),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 37);
+    assert_eq!(seen.len(), 37);
+}
+
+#[tokio::test]
+async fn oldest_traces_are_evicted_first_past_max_traces() {
+    let (s, _) = store(Limits {
+        max_traces: 3,
+        ..Limits::default()
+    });
+    for n in 0..5 {
+        put(&s, &[seg(n, n as u64 + 1, 100.0 + n as f64, Some(200.0))]).await;
+    }
+    let kept: Vec<TraceId> = s
+        .existing(&part(), &(0..5).map(id).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(kept, vec![id(2), id(3), id(4)]);
+    assert_eq!(s.stats().evicted_traces, 2);
+}
+
+#[tokio::test]
+async fn byte_bound_holds() {
+    let (s, _) = store(Limits {
+        max_bytes: 20_000,
+        ..Limits::default()
+    });
+    for n in 0..100 {
+        put(&s, &[seg(n, n as u64 + 1, 100.0 + n as f64, Some(300.0))]).await;
+        assert!(s.stats().bytes <= 20_000);
+    }
+    assert!(s.existing(&part(), &[id(99)]).await.unwrap() == vec![id(99)]);
+    assert!(s.existing(&part(), &[id(0)]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn retention_drops_traces_not_updated_within_it() {
+    let (s, clock) = store(Limits {
+        retention_micros: 10_000_000,
+        ..Limits::default()
+    });
+    put(&s, &[seg(1, 1, 100.0, Some(101.0))]).await;
+    clock.0.fetch_add(5_000_000, Relaxed);
+    put(&s, &[seg(2, 2, 100.0, Some(101.0))]).await;
+    clock.0.fetch_add(6_000_000, Relaxed);
+    assert_eq!(s.sweep().await.unwrap(), 1);
+    assert_eq!(
+        s.existing(&part(), &[id(1), id(2)]).await.unwrap(),
+        vec![id(2)]
+    );
+    assert_eq!(s.stats().traces, 1);
+}
+
+#[tokio::test]
+async fn trace_size_limit_refuses_further_documents() {
+    let (s, _) = store(Limits {
+        max_trace_bytes: 300,
+        ..Limits::default()
+    });
+    let r = put(
+        &s,
+        &[
+            seg(1, 1, 100.0, Some(101.0)),
+            seg(1, 2, 100.0, Some(101.0)),
+            seg(1, 3, 100.0, Some(101.0)),
+        ],
+    )
+    .await;
+    assert!(r[0].is_none() && r[1].is_none());
+    assert!(
+        r[2].as_ref()
+            .unwrap()
+            .message
+            .starts_with("Trace Size Exceeded")
+    );
+    assert!(s.get_traces(&part(), &[id(1)]).await.unwrap()[0].limit_exceeded);
+}
+
+#[tokio::test]
+async fn partitions_do_not_see_each_other() {
+    let (s, _) = store(Limits::default());
+    put(&s, &[seg(1, 1, 100.0, Some(101.0))]).await;
+    let other = Partition {
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+    };
+    assert!(s.get_traces(&other, &[id(1)]).await.unwrap().is_empty());
+    assert!(
+        s.scan_summaries(&other, &query(TimeRangeType::TraceId, 0.0, 1000.0, 10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn event_range_finds_traces_active_in_the_window() {
+    let (s, _) = store(Limits::default());
+    put(
+        &s,
+        &[seg(1, 1, 100.0, Some(500.0)), seg(2, 2, 600.0, Some(700.0))],
+    )
+    .await;
+    let page = s
+        .scan_summaries(&part(), &query(TimeRangeType::Event, 200.0, 300.0, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items.iter().map(|i| i.trace_id).collect::<Vec<_>>(),
+        vec![id(1)]
+    );
+    let page = s
+        .scan_summaries(&part(), &query(TimeRangeType::Service, 200.0, 300.0, 10))
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+}

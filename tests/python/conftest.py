@@ -1,0 +1,140 @@
+"""Black-box fixtures: the built xray-gateway binary on a free loopback port, and real clients
+(boto3, the AWS CLI, awslocal) pointed at it."""
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+import urllib.request
+
+import boto3
+import pytest
+
+BIN = os.environ.get("XRAY_GATEWAY_BIN", "target/release/xray-gateway")
+ADDR_RE = re.compile(r'listener="?xray"?\s+address=(\S+)')
+
+
+class Gateway:
+    def __init__(self, *args):
+        self.proc = subprocess.Popen(
+            [BIN, "--xray-listen", "127.0.0.1:0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+        self.log = []
+        deadline = time.time() + 30
+        self.address = None
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.log.append(line)
+            m = ADDR_RE.search(line)
+            if m:
+                self.address = m.group(1)
+            if " ready" in line:
+                break
+        if not self.address:
+            self.proc.kill()
+            raise RuntimeError("gateway did not start:\n" + "".join(self.log))
+        self.url = f"http://{self.address}"
+
+    def client(self, region="us-east-1", key="test"):
+        return boto3.client(
+            "xray",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id=key,
+            aws_secret_access_key="test",
+        )
+
+    def health(self):
+        with urllib.request.urlopen(self.url + "/health", timeout=5) as r:
+            return json.loads(r.read())
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout=timeout)
+        return rc
+
+
+@pytest.fixture(scope="session")
+def gateway():
+    g = Gateway()
+    yield g
+    g.stop()
+
+
+@pytest.fixture
+def fresh_gateway():
+    started = []
+
+    def start(*args):
+        g = Gateway(*args)
+        started.append(g)
+        return g
+
+    yield start
+    for g in started:
+        if g.proc.poll() is None:
+            g.stop()
+
+
+@pytest.fixture
+def xray(gateway):
+    return gateway.client()
+
+
+def new_trace_id(epoch=None):
+    epoch = int(time.time()) if epoch is None else int(epoch)
+    return f"1-{epoch:08x}-{secrets.token_hex(12)}"
+
+
+def new_id():
+    return secrets.token_hex(8)
+
+
+def segment(trace_id=None, name="api", start=None, end=None, **fields):
+    """A complete segment document (dict); `end=None` with in_progress=True makes it open."""
+    start = time.time() - 1 if start is None else start
+    doc = {"trace_id": trace_id or new_trace_id(start), "id": fields.pop("id", new_id()), "name": name, "start_time": start}
+    if fields.get("in_progress"):
+        doc["in_progress"] = True
+        fields.pop("in_progress")
+    else:
+        doc["end_time"] = start + 0.5 if end is None else end
+    doc.update(fields)
+    return doc
+
+
+def put(client, *docs):
+    r = client.put_trace_segments(TraceSegmentDocuments=[d if isinstance(d, str) else json.dumps(d) for d in docs])
+    return r["UnprocessedTraceSegments"]
+
+
+def summaries(client, trace_ids=None, window=600, **kw):
+    now = time.time()
+    kw.setdefault("StartTime", now - window)
+    kw.setdefault("EndTime", now + 60)
+    pages = client.get_paginator("get_trace_summaries").paginate(**kw)
+    out = [s for p in pages for s in p["TraceSummaries"]]
+    if trace_ids is not None:
+        out = [s for s in out if s["Id"] in set(trace_ids)]
+    return out
+
+
+def summary_of(client, trace_id, window=600):
+    found = summaries(client, [trace_id], window=window)
+    assert len(found) == 1, f"expected one summary for {trace_id}, got {len(found)}"
+    return found[0]
+
+
+def trace_docs(client, trace_id):
+    r = client.batch_get_traces(TraceIds=[trace_id])
+    assert len(r["Traces"]) == 1, r
+    return r["Traces"][0], [json.loads(s["Document"]) for s in r["Traces"][0]["Segments"]]
