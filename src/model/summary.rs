@@ -596,5 +596,101 @@ fn response_time_root_cause(tree: &Tree<'_>, root: usize) -> Option<RootCause> {
     })
 }
 
+/// Renders the summary as the members of a wire `TraceSummary`, less `Id`, `Revision` and
+/// `MatchedEventTime`, which depend on the store and the query: a JSON object text.
+pub fn render(s: &TraceSummary) -> String {
+    serde_json::to_string(&WireSummary::new(s)).unwrap_or_else(|_| "{}".to_owned())
+}
+
+struct Annotations<'a>(&'a [(String, Vec<ValueWithServiceIds>)]);
+
+impl Serialize for Annotations<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Arn<'a> {
+    #[serde(rename = "ARN")]
+    arn: &'a str,
+}
+
+#[derive(Serialize)]
+struct InstanceId<'a> {
+    #[serde(rename = "Id")]
+    id: &'a str,
+}
+
+#[derive(Serialize)]
+struct Zone<'a> {
+    #[serde(rename = "Name")]
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireSummary<'a> {
+    start_time: f64,
+    duration: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_time: Option<f64>,
+    has_fault: bool,
+    has_error: bool,
+    has_throttle: bool,
+    is_partial: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<&'a HttpSummary>,
+    annotations: Annotations<'a>,
+    users: &'a [TraceUser],
+    service_ids: &'a [ServiceId],
+    #[serde(rename = "ResourceARNs")]
+    resource_arns: Vec<Arn<'a>>,
+    instance_ids: Vec<InstanceId<'a>>,
+    availability_zones: Vec<Zone<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry_point: Option<&'a ServiceId>,
+    fault_root_causes: &'a [RootCause],
+    error_root_causes: &'a [RootCause],
+    response_time_root_causes: &'a [RootCause],
+}
+
+impl<'a> WireSummary<'a> {
+    fn new(s: &'a TraceSummary) -> Self {
+        WireSummary {
+            start_time: micros_to_secs(s.start),
+            duration: s.duration_secs(),
+            response_time: s.response_time,
+            has_fault: s.has_fault,
+            has_error: s.has_error,
+            has_throttle: s.has_throttle,
+            is_partial: s.is_partial,
+            http: s.http.as_ref(),
+            annotations: Annotations(&s.annotations),
+            users: &s.users,
+            service_ids: &s.service_ids,
+            resource_arns: s.resource_arns.iter().map(|a| Arn { arn: a }).collect(),
+            instance_ids: s
+                .instance_ids
+                .iter()
+                .map(|i| InstanceId { id: i })
+                .collect(),
+            availability_zones: s
+                .availability_zones
+                .iter()
+                .map(|z| Zone { name: z })
+                .collect(),
+            entry_point: s.entry_point.as_ref(),
+            fault_root_causes: &s.fault_root_causes,
+            error_root_causes: &s.error_root_causes,
+            response_time_root_causes: &s.response_time_root_causes,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

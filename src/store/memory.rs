@@ -4,12 +4,13 @@
 //! Documents are kept as received, LZ4-compressed; each trace keeps its summary, recomputed
 //! from its documents whenever a batch changes it, so queries never parse stored JSON.
 
+use super::packing::{DOCUMENT_SEED, Packer, Packing, SUMMARY_SEED};
 use super::{
     Cursor, IngestDoc, Partition, StoreError, StoreStats, StoredDocument, StoredTrace, SummaryItem,
     SummaryPage, SummaryQuery, TimeRangeType, TraceStore,
 };
 use crate::model::segment::{DocKind, INVALID_SEGMENT, Rejection, ValidDoc, validate};
-use crate::model::summary::{TraceSummary, compute};
+use crate::model::summary::{compute, render};
 use crate::model::time::Clock;
 use crate::model::{Micros, SegmentId, TraceId};
 use parking_lot::{Mutex, RwLock};
@@ -49,52 +50,52 @@ impl Default for Limits {
 
 struct Doc {
     id: SegmentId,
-    parent: Option<SegmentId>,
+    /// `parent_id`, 0 for none (an all-zero id is not a valid reference).
+    parent: u64,
     is_segment: bool,
     complete: bool,
-    compressed: bool,
+    packing: Packing,
     raw_len: u32,
     body: Box<[u8]>,
 }
 
 impl Doc {
-    fn new(d: &IngestDoc<'_>) -> Doc {
-        let raw = d.raw.as_bytes();
-        let packed = lz4_flex::block::compress(raw);
-        let compressed = packed.len() < raw.len();
+    fn new(d: &IngestDoc<'_>, packer: &Packer) -> Doc {
+        let (packing, body) = packer.pack(d.raw.as_bytes());
         Doc {
             id: d.doc.id,
-            parent: d.doc.parent_id,
+            parent: d.doc.parent_id.map_or(0, |p| p.0),
             is_segment: d.doc.kind == DocKind::Segment,
             complete: !d.doc.in_progress(),
-            compressed,
-            raw_len: raw.len() as u32,
-            body: if compressed {
-                packed.into_boxed_slice()
-            } else {
-                raw.into()
-            },
+            packing,
+            raw_len: d.raw.len() as u32,
+            body,
         }
     }
 
-    fn text(&self) -> String {
-        let bytes = if self.compressed {
-            lz4_flex::block::decompress(&self.body, self.raw_len as usize).unwrap_or_default()
-        } else {
-            self.body.to_vec()
-        };
-        String::from_utf8(bytes).unwrap_or_default()
+    fn parent_id(&self) -> Option<SegmentId> {
+        (self.parent != 0).then_some(SegmentId(self.parent))
+    }
+
+    fn text(&self, packer: &Packer) -> String {
+        String::from_utf8(packer.unpack(self.packing, &self.body, self.raw_len as usize))
+            .unwrap_or_default()
     }
 }
 
 struct TraceEntry {
     docs: Vec<Doc>,
-    summary: Arc<TraceSummary>,
+    start: Micros,
+    last: Micros,
     revision: u32,
     raw_bytes: u64,
     /// Wall-clock time of the last change, for retention.
     received: Micros,
     limit_exceeded: bool,
+    summary_packing: Packing,
+    summary_len: u32,
+    /// The rendered summary, packed.
+    summary: Box<[u8]>,
 }
 
 type Key = (u16, TraceId);
@@ -102,7 +103,7 @@ type IndexKey = (u16, Micros, TraceId);
 
 #[derive(Default)]
 struct Shard {
-    traces: FxHashMap<Key, TraceEntry>,
+    traces: FxHashMap<Key, Box<TraceEntry>>,
     by_start: BTreeSet<IndexKey>,
     by_last: BTreeSet<IndexKey>,
 }
@@ -113,6 +114,7 @@ struct Delta {
     traces: i64,
     docs: i64,
     bytes: i64,
+    packed: i64,
     oldest_remove: Vec<(Micros, u16, TraceId)>,
     oldest_insert: Vec<(Micros, u16, TraceId)>,
 }
@@ -123,14 +125,21 @@ pub struct MemStore {
     oldest: Mutex<BTreeSet<(Micros, u16, TraceId)>>,
     limits: Limits,
     clock: Arc<dyn Clock>,
+    doc_packer: Packer,
+    summary_packer: Packer,
     traces: AtomicU64,
     docs: AtomicU64,
     bytes: AtomicU64,
     evicted: AtomicU64,
+    packed: AtomicU64,
 }
 
 fn shard_of(t: &TraceId) -> usize {
     (t.mix64() % SHARDS as u64) as usize
+}
+
+fn packed_size(e: &TraceEntry) -> u64 {
+    e.docs.iter().map(|d| d.body.len() as u64).sum::<u64>() + e.summary.len() as u64
 }
 
 fn accounted(raw_len: u64) -> u64 {
@@ -145,10 +154,13 @@ impl MemStore {
             oldest: Mutex::new(BTreeSet::new()),
             limits,
             clock,
+            doc_packer: Packer::new(DOCUMENT_SEED),
+            summary_packer: Packer::new(SUMMARY_SEED),
             traces: AtomicU64::new(0),
             docs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
+            packed: AtomicU64::new(0),
         }
     }
 
@@ -180,14 +192,21 @@ impl MemStore {
     ) {
         let key = (pid, trace_id);
         let is_new = !shard.traces.contains_key(&key);
-        let entry = shard.traces.entry(key).or_insert_with(|| TraceEntry {
-            docs: Vec::new(),
-            summary: Arc::new(TraceSummary::default()),
-            revision: 0,
-            raw_bytes: 0,
-            received: now,
-            limit_exceeded: false,
+        let entry = shard.traces.entry(key).or_insert_with(|| {
+            Box::new(TraceEntry {
+                docs: Vec::new(),
+                start: 0,
+                last: 0,
+                revision: 0,
+                raw_bytes: 0,
+                received: now,
+                limit_exceeded: false,
+                summary_packing: Packing::Raw,
+                summary_len: 0,
+                summary: Box::default(),
+            })
         });
+        let packed_before = packed_size(entry);
         // Which stored documents came from this batch (their parse is at hand).
         let mut fresh: Vec<Option<usize>> = vec![None; entry.docs.len()];
         let mut changed = false;
@@ -201,7 +220,7 @@ impl MemStore {
                 if old.complete && d.doc.in_progress() {
                     continue; // a complete document is never replaced by an in-progress one
                 }
-                if old_len == raw_len && old.text() == d.raw {
+                if old_len == raw_len && old.text(&self.doc_packer) == d.raw {
                     continue; // identical re-send
                 }
             }
@@ -223,11 +242,11 @@ impl MemStore {
                 };
             match existing {
                 Some(p) => {
-                    entry.docs[p] = Doc::new(d);
+                    entry.docs[p] = Doc::new(d, &self.doc_packer);
                     fresh[p] = Some(i);
                 }
                 None => {
-                    entry.docs.push(Doc::new(d));
+                    entry.docs.push(Doc::new(d, &self.doc_packer));
                     fresh.push(Some(i));
                     delta.docs += 1;
                 }
@@ -246,16 +265,22 @@ impl MemStore {
             .iter()
             .zip(&fresh)
             .filter(|(_, f)| f.is_none())
-            .map(|(d, _)| d.text())
+            .map(|(d, _)| d.text(&self.doc_packer))
             .collect();
         let older_parsed: Vec<ValidDoc<'_>> =
             older.iter().filter_map(|s| validate(s).ok()).collect();
         let mut all: Vec<&ValidDoc<'_>> = fresh.iter().flatten().map(|&i| &batch[i].doc).collect();
         all.extend(older_parsed.iter());
         let summary = compute(&all);
-        let (old_start, old_last) = (entry.summary.start, entry.summary.last);
+        let rendered = render(&summary);
+        let (packing, packed) = self.summary_packer.pack(rendered.as_bytes());
+        entry.docs.shrink_to_fit();
+        let (old_start, old_last) = (entry.start, entry.last);
         let (start, last) = (summary.start, summary.last);
-        entry.summary = Arc::new(summary);
+        (entry.start, entry.last) = (start, last);
+        (entry.summary_packing, entry.summary_len, entry.summary) =
+            (packing, rendered.len() as u32, packed);
+        delta.packed += packed_size(entry) as i64 - packed_before as i64;
         entry.revision += 1;
         entry.received = now;
         if is_new {
@@ -278,10 +303,10 @@ impl MemStore {
         }
     }
 
-    fn remove_trace(shard: &mut Shard, key: &Key) -> Option<TraceEntry> {
+    fn remove_trace(shard: &mut Shard, key: &Key) -> Option<Box<TraceEntry>> {
         let e = shard.traces.remove(key)?;
-        shard.by_start.remove(&(key.0, e.summary.start, key.1));
-        shard.by_last.remove(&(key.0, e.summary.last, key.1));
+        shard.by_start.remove(&(key.0, e.start, key.1));
+        shard.by_last.remove(&(key.0, e.last, key.1));
         Some(e)
     }
 
@@ -292,6 +317,7 @@ impl MemStore {
             .map(|d| accounted(d.raw_len as u64))
             .sum::<u64>()
             + TRACE_OVERHEAD;
+        self.packed.fetch_sub(packed_size(e), Relaxed);
         self.traces.fetch_sub(1, Relaxed);
         self.docs.fetch_sub(e.docs.len() as u64, Relaxed);
         self.bytes.fetch_sub(bytes, Relaxed);
@@ -307,11 +333,7 @@ impl MemStore {
             };
             let mut shard = self.shards[shard_of(&tid)].lock();
             let key = (pid, tid);
-            if shard
-                .traces
-                .get(&key)
-                .is_some_and(|e| e.summary.start == start)
-            {
+            if shard.traces.get(&key).is_some_and(|e| e.start == start) {
                 if let Some(e) = Self::remove_trace(&mut shard, &key) {
                     drop(shard);
                     self.forget(&e);
@@ -332,6 +354,7 @@ impl MemStore {
         self.traces.fetch_add(d.traces as u64, Relaxed);
         self.docs.fetch_add(d.docs as u64, Relaxed);
         self.bytes.fetch_add(d.bytes as u64, Relaxed);
+        self.packed.fetch_add(d.packed as u64, Relaxed);
     }
 
     fn scan_shard(
@@ -381,11 +404,17 @@ impl MemStore {
                 continue;
             };
             let in_window = match q.range {
-                TimeRangeType::Event => e.summary.start < q.end,
+                TimeRangeType::Event => e.start < q.end,
                 _ => true,
             };
             let sampled = threshold.is_none_or(|t| tid.mix64() <= t);
             if in_window && sampled {
+                let rendered = self.summary_packer.unpack(
+                    e.summary_packing,
+                    &e.summary,
+                    e.summary_len as usize,
+                );
+                let rendered = String::from_utf8(rendered).unwrap_or_default();
                 out.push((
                     key,
                     tid,
@@ -393,7 +422,7 @@ impl MemStore {
                         trace_id: tid,
                         key,
                         revision: e.revision,
-                        summary: e.summary.clone(),
+                        rendered,
                     }),
                 ));
                 matched += 1;
@@ -485,46 +514,44 @@ impl TraceStore for MemStore {
         for tid in ids {
             let shard = self.shards[shard_of(tid)].lock();
             if let Some(e) = shard.traces.get(&(pid, *tid)) {
-                let compressed: Vec<_> = e
+                let packed: Vec<(SegmentId, bool, Option<SegmentId>, Packing, u32, Box<[u8]>)> = e
                     .docs
                     .iter()
                     .map(|d| {
                         (
                             d.id,
                             d.is_segment,
-                            d.parent,
-                            d.compressed,
+                            d.parent_id(),
+                            d.packing,
                             d.raw_len,
                             d.body.clone(),
                         )
                     })
                     .collect();
-                let (summary, limit_exceeded) = (e.summary.clone(), e.limit_exceeded);
+                let (start, last, limit_exceeded) = (e.start, e.last, e.limit_exceeded);
                 drop(shard);
-                let docs = compressed
+                let docs = packed
                     .into_iter()
-                    .map(|(id, is_segment, parent_id, c, raw_len, body)| {
-                        let doc = Doc {
-                            id,
-                            parent: parent_id,
-                            is_segment,
-                            complete: true,
-                            compressed: c,
-                            raw_len,
-                            body,
-                        };
+                    .map(|(id, is_segment, parent_id, packing, raw_len, body)| {
+                        let json = String::from_utf8(self.doc_packer.unpack(
+                            packing,
+                            &body,
+                            raw_len as usize,
+                        ))
+                        .unwrap_or_default();
                         StoredDocument {
                             id,
                             is_segment,
                             parent_id,
-                            json: doc.text(),
+                            json,
                         }
                     })
                     .collect();
                 out.push(StoredTrace {
                     trace_id: *tid,
                     docs,
-                    summary,
+                    start,
+                    last,
                     limit_exceeded,
                 });
             }
@@ -585,7 +612,7 @@ impl TraceStore for MemStore {
             let mut removed = Vec::with_capacity(stale.len());
             for k in &stale {
                 if let Some(e) = Self::remove_trace(&mut shard, k) {
-                    removed.push((e.summary.start, k.0, k.1));
+                    removed.push((e.start, k.0, k.1));
                     self.forget(&e);
                     dropped += 1;
                 }
@@ -607,6 +634,7 @@ impl TraceStore for MemStore {
             documents: self.docs.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
             evicted_traces: self.evicted.load(Relaxed),
+            packed_bytes: self.packed.load(Relaxed),
         }
     }
 }

@@ -3,11 +3,10 @@
 //! retention, so that a durable log and a PostgreSQL backend can implement the same trait.
 
 pub mod memory;
+pub mod packing;
 
 use crate::model::segment::{Rejection, ValidDoc};
-use crate::model::summary::TraceSummary;
 use crate::model::{Micros, SegmentId, TraceId};
-use std::sync::Arc;
 
 /// State is partitioned by account and region, as in AWS.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,8 +34,16 @@ pub struct StoredDocument {
 pub struct StoredTrace {
     pub trace_id: TraceId,
     pub docs: Vec<StoredDocument>,
-    pub summary: Arc<TraceSummary>,
+    /// Earliest start and latest end (or start, while in progress) of its documents.
+    pub start: Micros,
+    pub last: Micros,
     pub limit_exceeded: bool,
+}
+
+impl StoredTrace {
+    pub fn duration_secs(&self) -> f64 {
+        crate::model::time::micros_to_secs(self.last.saturating_sub(self.start))
+    }
 }
 
 /// Which time of a trace a GetTraceSummaries window applies to (spec §5).
@@ -73,7 +80,8 @@ pub struct SummaryItem {
     pub trace_id: TraceId,
     pub key: Micros,
     pub revision: u32,
-    pub summary: Arc<TraceSummary>,
+    /// The summary as rendered at ingest (`model::summary::render`).
+    pub rendered: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -90,6 +98,8 @@ pub struct StoreStats {
     pub documents: u64,
     pub bytes: u64,
     pub evicted_traces: u64,
+    /// Bytes of packed documents and summaries actually held.
+    pub packed_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -52,8 +52,16 @@ async fn health(State(st): State<Arc<ApiState>>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "listeners": listeners,
         "store": st.store.stats(),
+        "rss_bytes": resident_bytes(),
     });
     respond(StatusCode::OK, body.to_string(), &request_id(), None)
+}
+
+/// Resident memory of this process, from /proc (None where there is no /proc).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 fn request_id() -> String {
@@ -109,7 +117,7 @@ async fn dispatch(
 ) -> Response {
     let rid = request_id();
     match handle(&st, &method, uri.path(), &headers, &body).await {
-        Ok(v) => respond(StatusCode::OK, v.to_string(), &rid, None),
+        Ok(body) => respond(StatusCode::OK, body, &rid, None),
         Err(e) => {
             if e.status >= 500 {
                 tracing::warn!(path = uri.path(), code = e.code, "{}", e.message);
@@ -127,7 +135,7 @@ async fn handle(
     path: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let Some(op) = operation_for_path(path) else {
         return Err(ApiError::with_code(
             404,
@@ -168,7 +176,7 @@ fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-async fn call(st: &ApiState, op: &Op, part: &Partition, req: &Value) -> Result<Value, ApiError> {
+async fn call(st: &ApiState, op: &Op, part: &Partition, req: &Value) -> Result<String, ApiError> {
     match op.name {
         "BatchGetTraces" => traces::batch_get_traces(st, part, req).await,
         "GetTraceSummaries" => traces::get_trace_summaries(st, part, req).await,

@@ -5,15 +5,11 @@ use super::error::ApiError;
 use super::token;
 use crate::ingest::ingest;
 use crate::model::processed::{StoredDoc, process};
-use crate::model::summary::{
-    HttpSummary, RootCause, ServiceId, TraceSummary, TraceUser, ValueWithServiceIds,
-};
 use crate::model::time::{micros_to_secs, secs_to_micros};
 use crate::model::{Micros, TraceId};
 use crate::store::{Cursor, Partition, SummaryQuery, TimeRangeType};
-use serde::Serialize;
-use serde::ser::SerializeMap;
 use serde_json::{Value, json};
+use std::fmt::Write;
 
 /// The real service refuses more documents than this in one call.
 pub const MAX_DOCUMENTS_PER_PUT: usize = 50;
@@ -34,7 +30,7 @@ pub async fn put_trace_segments(
     st: &ApiState,
     part: &Partition,
     body: &[u8],
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {
@@ -67,14 +63,14 @@ pub async fn put_trace_segments(
             v
         })
         .collect();
-    Ok(json!({ "UnprocessedTraceSegments": unprocessed }))
+    Ok(json!({ "UnprocessedTraceSegments": unprocessed }).to_string())
 }
 
 pub async fn batch_get_traces(
     st: &ApiState,
     part: &Partition,
     req: &Value,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let mut requested: Vec<&str> = Vec::new();
     for id in req["TraceIds"]
         .as_array()
@@ -137,7 +133,7 @@ pub async fn batch_get_traces(
                 .collect();
             json!({
                 "Id": t.trace_id.to_string(),
-                "Duration": t.summary.duration_secs(),
+                "Duration": t.duration_secs(),
                 "LimitExceeded": t.limit_exceeded,
                 "Segments": segments,
             })
@@ -148,7 +144,7 @@ pub async fn batch_get_traces(
     if next < found.len() {
         out["NextToken"] = token::encode("bt", fp, &[next.to_string()]).into();
     }
-    Ok(out)
+    Ok(out.to_string())
 }
 
 fn time_member(req: &Value, name: &str) -> Result<Micros, ApiError> {
@@ -162,7 +158,7 @@ pub async fn get_trace_summaries(
     st: &ApiState,
     part: &Partition,
     req: &Value,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let start = time_member(req, "StartTime")?;
     let end = time_member(req, "EndTime")?;
     if end < start {
@@ -235,135 +231,52 @@ pub async fn get_trace_summaries(
         sample_rate,
     };
     let page = st.store.scan_summaries(part, &q).await?;
-    let summaries: Vec<WireSummary<'_>> = page
-        .items
-        .iter()
-        .map(|item| {
-            WireSummary::new(
-                item.trace_id,
-                &item.summary,
-                item.revision,
-                match range {
-                    TimeRangeType::Event => Some(micros_to_secs(item.key.min(end))),
-                    _ => None,
-                },
-            )
-        })
-        .collect();
+    // Summaries were rendered at ingest; only the query-dependent members are added here.
+    let mut out = String::with_capacity(
+        page.items
+            .iter()
+            .map(|i| i.rendered.len() + 96)
+            .sum::<usize>()
+            + 256,
+    );
+    out.push_str("{\"TraceSummaries\":[");
+    for (n, item) in page.items.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        let members = item
+            .rendered
+            .trim()
+            .trim_start_matches('{')
+            .trim_end_matches('}');
+        let _ = write!(
+            out,
+            "{{\"Id\":\"{}\",{members},\"Revision\":{}",
+            item.trace_id, item.revision
+        );
+        if range == TimeRangeType::Event {
+            let _ = write!(
+                out,
+                ",\"MatchedEventTime\":{}",
+                Value::from(micros_to_secs(item.key.min(end)))
+            );
+        }
+        out.push('}');
+    }
     let approximate = match page.next {
         Some(c) => micros_to_secs(c.key),
         None => micros_to_secs(start),
     };
-    let mut out = json!({
-        "TraceSummaries": summaries,
-        "ApproximateTime": approximate,
-        "TracesProcessedCount": page.scanned,
-    });
+    let _ = write!(
+        out,
+        "],\"ApproximateTime\":{},\"TracesProcessedCount\":{}",
+        Value::from(approximate),
+        page.scanned
+    );
     if let Some(c) = page.next {
-        out["NextToken"] =
-            token::encode("ts", fp, &[c.key.to_string(), c.trace_id.to_string()]).into();
+        let token = token::encode("ts", fp, &[c.key.to_string(), c.trace_id.to_string()]);
+        let _ = write!(out, ",\"NextToken\":{}", Value::from(token));
     }
+    out.push('}');
     Ok(out)
-}
-
-struct Annotations<'a>(&'a [(String, Vec<ValueWithServiceIds>)]);
-
-impl Serialize for Annotations<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
-}
-
-#[derive(Serialize)]
-struct Arn<'a> {
-    #[serde(rename = "ARN")]
-    arn: &'a str,
-}
-
-#[derive(Serialize)]
-struct InstanceId<'a> {
-    #[serde(rename = "Id")]
-    id: &'a str,
-}
-
-#[derive(Serialize)]
-struct Zone<'a> {
-    #[serde(rename = "Name")]
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct WireSummary<'a> {
-    id: String,
-    start_time: f64,
-    duration: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_time: Option<f64>,
-    has_fault: bool,
-    has_error: bool,
-    has_throttle: bool,
-    is_partial: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    http: Option<&'a HttpSummary>,
-    annotations: Annotations<'a>,
-    users: &'a [TraceUser],
-    service_ids: &'a [ServiceId],
-    #[serde(rename = "ResourceARNs")]
-    resource_arns: Vec<Arn<'a>>,
-    instance_ids: Vec<InstanceId<'a>>,
-    availability_zones: Vec<Zone<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    entry_point: Option<&'a ServiceId>,
-    fault_root_causes: &'a [RootCause],
-    error_root_causes: &'a [RootCause],
-    response_time_root_causes: &'a [RootCause],
-    revision: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    matched_event_time: Option<f64>,
-}
-
-impl<'a> WireSummary<'a> {
-    fn new(
-        id: TraceId,
-        s: &'a TraceSummary,
-        revision: u32,
-        matched_event_time: Option<f64>,
-    ) -> Self {
-        WireSummary {
-            id: id.to_string(),
-            start_time: micros_to_secs(s.start),
-            duration: s.duration_secs(),
-            response_time: s.response_time,
-            has_fault: s.has_fault,
-            has_error: s.has_error,
-            has_throttle: s.has_throttle,
-            is_partial: s.is_partial,
-            http: s.http.as_ref(),
-            annotations: Annotations(&s.annotations),
-            users: &s.users,
-            service_ids: &s.service_ids,
-            resource_arns: s.resource_arns.iter().map(|a| Arn { arn: a }).collect(),
-            instance_ids: s
-                .instance_ids
-                .iter()
-                .map(|i| InstanceId { id: i })
-                .collect(),
-            availability_zones: s
-                .availability_zones
-                .iter()
-                .map(|z| Zone { name: z })
-                .collect(),
-            entry_point: s.entry_point.as_ref(),
-            fault_root_causes: &s.fault_root_causes,
-            error_root_causes: &s.error_root_causes,
-            response_time_root_causes: &s.response_time_root_causes,
-            revision,
-            matched_event_time,
-        }
-    }
 }
