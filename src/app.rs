@@ -1,7 +1,7 @@
 //! Composition root: builds the store, binds the listeners, serves until shutdown, drains.
 
 use crate::config::{Config, Listen};
-use crate::model::time::SystemClock;
+use crate::model::time::{Clock, SystemClock};
 use crate::store::memory::{Limits, MemStore};
 use crate::store::{Partition, TraceStore};
 use crate::xray_api::{self, ApiState};
@@ -25,7 +25,8 @@ pub async fn run(
         max_bytes: config.max_memory_mb.saturating_mul(1 << 20),
         ..Limits::default()
     };
-    let store: Arc<dyn TraceStore> = Arc::new(MemStore::new(limits, Arc::new(SystemClock)));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store: Arc<dyn TraceStore> = Arc::new(MemStore::new(limits, clock.clone()));
 
     let mut listeners = Vec::new();
     let xray = match config.xray_listen {
@@ -59,6 +60,8 @@ pub async fn run(
 
     let state = Arc::new(ApiState {
         store,
+        control: Default::default(),
+        clock,
         default_partition: Partition {
             account: config.default_account.clone(),
             region: config.default_region.clone(),
@@ -89,21 +92,33 @@ pub async fn run(
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called (inside the
+/// runtime), not when the future is first polled, so a signal that arrives as soon as the
+/// gateway says it is ready still drains instead of killing the process.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt()).ok();
+        let mut term = signal(SignalKind::terminate()).ok();
+        async move {
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! { _ = int => {}, _ = term => {} }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -17,5 +17,8 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(app::run(config, app::shutdown_signal()))
+    runtime.block_on(async {
+        let shutdown = app::shutdown_signal();
+        app::run(config, shutdown).await
+    })
 }

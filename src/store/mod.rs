@@ -2,6 +2,7 @@
 //! above this trait; stores only do idempotent writes, point reads, time-ordered scans and
 //! retention, so that a durable log and a PostgreSQL backend can implement the same trait.
 
+pub mod control;
 pub mod memory;
 pub mod packing;
 

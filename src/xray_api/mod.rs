@@ -3,7 +3,11 @@
 
 mod context;
 mod error;
+mod policies;
+mod retrieval;
+mod settings;
 mod shapes;
+mod tags;
 mod token;
 mod traces;
 pub mod validate;
@@ -11,6 +15,8 @@ pub mod validate;
 pub use context::DEFAULT_ACCOUNT;
 pub use error::ApiError;
 
+use crate::model::time::{Clock, micros_to_secs};
+use crate::store::control::ControlStore;
 use crate::store::{Partition, TraceStore};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -28,9 +34,17 @@ pub const MAX_BODY_BYTES: usize = 16 << 20;
 
 pub struct ApiState {
     pub store: Arc<dyn TraceStore>,
+    pub control: ControlStore,
+    pub clock: Arc<dyn Clock>,
     pub default_partition: Partition,
     /// `(name, address)` of every listener, for `/health`.
     pub listeners: Vec<(String, String)>,
+}
+
+impl ApiState {
+    pub fn now_secs(&self) -> f64 {
+        micros_to_secs(self.clock.now_micros())
+    }
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
@@ -64,14 +78,16 @@ fn resident_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-fn request_id() -> String {
+/// A well-mixed 64-bit value, different on every call (request IDs, retrieval tokens).
+fn next_random() -> u64 {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let seed = *SEED.get_or_init(|| {
-        std::time::SystemTime::now()
+        let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
+            .unwrap_or(1);
+        t ^ (std::process::id() as u64).rotate_left(32)
     });
     let mut z = seed.wrapping_add(
         SEQ.fetch_add(1, Ordering::Relaxed)
@@ -79,8 +95,16 @@ fn request_id() -> String {
     );
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-    let a = z ^ (z >> 31);
-    let b = a.rotate_left(17).wrapping_mul(0x2545f4914f6cdd1d);
+    z ^ (z >> 31)
+}
+
+/// 32 hex digits.
+pub(crate) fn random_id() -> String {
+    format!("{:016x}{:016x}", next_random(), next_random())
+}
+
+fn request_id() -> String {
+    let (a, b) = (next_random(), next_random());
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
         a >> 32,
@@ -180,6 +204,27 @@ async fn call(st: &ApiState, op: &Op, part: &Partition, req: &Value) -> Result<S
     match op.name {
         "BatchGetTraces" => traces::batch_get_traces(st, part, req).await,
         "GetTraceSummaries" => traces::get_trace_summaries(st, part, req).await,
+        "GetEncryptionConfig" => settings::get_encryption_config(st, part),
+        "PutEncryptionConfig" => settings::put_encryption_config(st, part, req),
+        "GetTraceSegmentDestination" => settings::get_trace_segment_destination(st, part),
+        "UpdateTraceSegmentDestination" => {
+            settings::update_trace_segment_destination(st, part, req)
+        }
+        "GetIndexingRules" => settings::get_indexing_rules(st, part),
+        "UpdateIndexingRule" => settings::update_indexing_rule(st, part, req),
+        "PutTelemetryRecords" => settings::put_telemetry_records(st, part, req),
+        "GetInsightSummaries" => settings::get_insight_summaries(req),
+        "GetInsight" | "GetInsightEvents" => settings::get_insight(req),
+        "GetInsightImpactGraph" => settings::get_insight_impact_graph(st, req),
+        "PutResourcePolicy" => policies::put_resource_policy(st, part, req),
+        "DeleteResourcePolicy" => policies::delete_resource_policy(st, part, req),
+        "ListResourcePolicies" => policies::list_resource_policies(st, part),
+        "StartTraceRetrieval" => retrieval::start_trace_retrieval(st, part, req),
+        "ListRetrievedTraces" => retrieval::list_retrieved_traces(st, part, req).await,
+        "CancelTraceRetrieval" => retrieval::cancel_trace_retrieval(st, part, req),
+        "TagResource" => tags::tag_resource(st, part, req),
+        "UntagResource" => tags::untag_resource(st, part, req),
+        "ListTagsForResource" => tags::list_tags_for_resource(st, part, req),
         other => Err(ApiError::with_code(
             501,
             "NotImplementedException",

@@ -1,0 +1,164 @@
+//! Trace retrieval (StartTraceRetrieval, ListRetrievedTraces, CancelTraceRetrieval).
+//!
+//! AWS reads retrieved traces back from the Transaction Search log group; here every trace is
+//! in the store already, so a retrieval completes at once with the requested traces whose time
+//! overlaps the window (both ends inclusive). Retrievals time out after 60 minutes, as in AWS.
+//! Traces come back in the `XRAY` format; `OTEL` is refused with a message until the OTLP
+//! conversion can render spans.
+
+use super::ApiState;
+use super::error::ApiError;
+use super::token;
+use crate::error::ErrorKind;
+use crate::model::TraceId;
+use crate::model::processed::{StoredDoc, process};
+use crate::model::time::micros_to_secs;
+use crate::store::Partition;
+use crate::store::control::Retrieval;
+use serde_json::{Value, json};
+
+const TIMEOUT_SECS: f64 = 3600.0;
+const TRACES_PER_PAGE: usize = 5;
+const SPANS_PER_TRACE: usize = 100;
+
+fn not_found(token: &str) -> ApiError {
+    let mut e = ApiError::new(
+        ErrorKind::NotFound,
+        "No trace retrieval has this RetrievalToken.",
+    );
+    e.resource_name = Some(token.to_owned());
+    e
+}
+
+pub fn start_trace_retrieval(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<String, ApiError> {
+    let (start, end) = (
+        req["StartTime"].as_f64().unwrap_or(0.0),
+        req["EndTime"].as_f64().unwrap_or(0.0),
+    );
+    if end < start {
+        return Err(ApiError::invalid("EndTime must not be before StartTime."));
+    }
+    let ids: Vec<String> = req["TraceIds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    let now = st.now_secs();
+    let token = super::random_id();
+    st.control.with(part, |c| {
+        c.retrievals
+            .retain(|_, r| now - r.created_at < 24.0 * 3600.0);
+        c.retrievals.insert(
+            token.clone(),
+            Retrieval {
+                trace_ids: ids,
+                start,
+                end,
+                created_at: now,
+                cancelled: false,
+            },
+        );
+    });
+    Ok(json!({ "RetrievalToken": token }).to_string())
+}
+
+fn status(r: &Retrieval, now: f64) -> &'static str {
+    if r.cancelled {
+        "CANCELLED"
+    } else if now - r.created_at > TIMEOUT_SECS {
+        "TIMEOUT"
+    } else {
+        "COMPLETE"
+    }
+}
+
+pub async fn list_retrieved_traces(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<String, ApiError> {
+    let rtoken = req["RetrievalToken"].as_str().unwrap_or("");
+    let format = req["TraceFormat"].as_str().unwrap_or("XRAY");
+    if format == "OTEL" {
+        return Err(ApiError::invalid(
+            "TraceFormat OTEL is not supported by xray-gateway yet; ask for XRAY.",
+        ));
+    }
+    let now = st.now_secs();
+    let r = st
+        .control
+        .with(part, |c| c.retrievals.get(rtoken).cloned())
+        .ok_or_else(|| not_found(rtoken))?;
+    let status = status(&r, now);
+    let mut out = json!({"RetrievalStatus": status, "TraceFormat": format, "Traces": []});
+    if status != "COMPLETE" {
+        return Ok(out.to_string());
+    }
+    let ids: Vec<TraceId> = r
+        .trace_ids
+        .iter()
+        .filter_map(|t| TraceId::parse(t))
+        .collect();
+    let found = st.store.get_traces(part, &ids).await?;
+    let in_window: Vec<_> = found
+        .into_iter()
+        .filter(|t| micros_to_secs(t.start) <= r.end && micros_to_secs(t.last) >= r.start)
+        .collect();
+    let fp = token::fingerprint(&rtoken);
+    let offset = match req["NextToken"].as_str() {
+        None | Some("") => 0,
+        Some(t) => token::decode(t, "rt", fp)
+            .map_err(ApiError::invalid)?
+            .first()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+    };
+    let traces: Vec<Value> = in_window
+        .iter()
+        .skip(offset)
+        .take(TRACES_PER_PAGE)
+        .map(|t| {
+            let docs: Vec<StoredDoc<'_>> = t
+                .docs
+                .iter()
+                .map(|d| StoredDoc {
+                    is_segment: d.is_segment,
+                    parent_id: d.parent_id,
+                    json: &d.json,
+                })
+                .collect();
+            let spans: Vec<Value> = process(t.trace_id, &docs)
+                .into_iter()
+                .take(SPANS_PER_TRACE)
+                .map(|s| json!({"Id": s.id, "Document": s.document}))
+                .collect();
+            json!({"Id": t.trace_id.to_string(), "Duration": t.duration_secs(), "Spans": spans})
+        })
+        .collect();
+    out["Traces"] = traces.into();
+    if offset + TRACES_PER_PAGE < in_window.len() {
+        out["NextToken"] =
+            token::encode("rt", fp, &[(offset + TRACES_PER_PAGE).to_string()]).into();
+    }
+    Ok(out.to_string())
+}
+
+pub fn cancel_trace_retrieval(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<String, ApiError> {
+    let rtoken = req["RetrievalToken"].as_str().unwrap_or("");
+    st.control
+        .with(part, |c| {
+            c.retrievals.get_mut(rtoken).map(|r| r.cancelled = true)
+        })
+        .ok_or_else(|| not_found(rtoken))?;
+    Ok("{}".to_owned())
+}

@@ -1,0 +1,182 @@
+//! Tags on taggable resources (groups and sampling rules, registered by their own operations).
+//! Keys starting with `aws:` are reserved; at most 50 user tags a resource.
+
+use super::ApiState;
+use super::error::ApiError;
+use crate::error::ErrorKind;
+use crate::store::Partition;
+use serde_json::{Value, json};
+
+pub const MAX_TAGS: usize = 50;
+
+fn not_found(arn: &str) -> ApiError {
+    let mut e = ApiError::new(
+        ErrorKind::NotFound,
+        format!("Resource {arn} does not exist."),
+    );
+    e.resource_name = Some(arn.to_owned());
+    e
+}
+
+fn tag_chars_ok(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
+}
+
+pub fn tag_resource(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+    let arn = req["ResourceARN"].as_str().unwrap_or("");
+    let mut new = Vec::new();
+    for t in req["Tags"].as_array().into_iter().flatten() {
+        let (k, v) = (
+            t["Key"].as_str().unwrap_or(""),
+            t["Value"].as_str().unwrap_or(""),
+        );
+        if k.starts_with("aws:") {
+            return Err(ApiError::invalid(format!(
+                "Tag key '{k}' uses the reserved prefix 'aws:'."
+            )));
+        }
+        if !tag_chars_ok(k) || !tag_chars_ok(v) {
+            return Err(ApiError::invalid(format!(
+                "Tag '{k}' has characters outside letters, digits, spaces and _ . : / = + - @."
+            )));
+        }
+        new.push((k.to_owned(), v.to_owned()));
+    }
+    st.control.with(part, |c| {
+        let tags = c.tags.get_mut(arn).ok_or_else(|| not_found(arn))?;
+        let mut merged = tags.clone();
+        merged.extend(new);
+        if merged.keys().filter(|k| !k.starts_with("aws:")).count() > MAX_TAGS {
+            let mut e = ApiError::with_code(
+                400,
+                "TooManyTagsException",
+                format!("A resource may have at most {MAX_TAGS} tags."),
+            );
+            e.resource_name = Some(arn.to_owned());
+            return Err(e);
+        }
+        *tags = merged;
+        Ok("{}".to_owned())
+    })
+}
+
+pub fn untag_resource(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+    let arn = req["ResourceARN"].as_str().unwrap_or("");
+    let keys: Vec<&str> = req["TagKeys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if let Some(k) = keys.iter().find(|k| k.starts_with("aws:")) {
+        return Err(ApiError::invalid(format!(
+            "Tag key '{k}' uses the reserved prefix 'aws:'."
+        )));
+    }
+    st.control.with(part, |c| {
+        let tags = c.tags.get_mut(arn).ok_or_else(|| not_found(arn))?;
+        keys.iter().for_each(|k| {
+            tags.remove(*k);
+        });
+        Ok("{}".to_owned())
+    })
+}
+
+pub fn list_tags_for_resource(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<String, ApiError> {
+    let arn = req["ResourceARN"].as_str().unwrap_or("");
+    st.control.with(part, |c| {
+        let tags = c.tags.get(arn).ok_or_else(|| not_found(arn))?;
+        let list: Vec<Value> = tags
+            .iter()
+            .map(|(k, v)| json!({"Key": k, "Value": v}))
+            .collect();
+        Ok(json!({ "Tags": list }).to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::time::SystemClock;
+    use crate::store::memory::{Limits, MemStore};
+    use std::sync::Arc;
+
+    const ARN: &str = "arn:aws:xray:us-east-1:000000000000:group/api/XYZ";
+
+    fn state() -> (ApiState, Partition) {
+        let part = Partition {
+            account: "000000000000".into(),
+            region: "us-east-1".into(),
+        };
+        let st = ApiState {
+            store: Arc::new(MemStore::new(Limits::default(), Arc::new(SystemClock))),
+            control: Default::default(),
+            clock: Arc::new(SystemClock),
+            default_partition: part.clone(),
+            listeners: Vec::new(),
+        };
+        st.control.with(&part, |c| {
+            c.tags.insert(
+                ARN.into(),
+                [("aws:created".to_owned(), "x".to_owned())].into(),
+            )
+        });
+        (st, part)
+    }
+
+    fn tags(st: &ApiState, part: &Partition) -> Value {
+        serde_json::from_str(
+            &list_tags_for_resource(st, part, &json!({"ResourceARN": ARN})).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn tags_are_added_replaced_and_removed() {
+        let (st, part) = state();
+        tag_resource(&st, &part, &json!({"ResourceARN": ARN, "Tags": [{"Key": "team", "Value": "a"}, {"Key": "env", "Value": "dev"}]})).unwrap();
+        tag_resource(
+            &st,
+            &part,
+            &json!({"ResourceARN": ARN, "Tags": [{"Key": "team", "Value": "b"}]}),
+        )
+        .unwrap();
+        untag_resource(&st, &part, &json!({"ResourceARN": ARN, "TagKeys": ["env"]})).unwrap();
+        assert_eq!(
+            tags(&st, &part)["Tags"],
+            json!([{"Key": "aws:created", "Value": "x"}, {"Key": "team", "Value": "b"}])
+        );
+        assert!(
+            untag_resource(
+                &st,
+                &part,
+                &json!({"ResourceARN": ARN, "TagKeys": ["aws:created"]})
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn more_than_fifty_user_tags_is_too_many() {
+        let (st, part) = state();
+        let fifty: Vec<Value> = (0..50)
+            .map(|i| json!({"Key": format!("k{i}"), "Value": "v"}))
+            .collect();
+        tag_resource(&st, &part, &json!({"ResourceARN": ARN, "Tags": fifty})).unwrap();
+        let e = tag_resource(
+            &st,
+            &part,
+            &json!({"ResourceARN": ARN, "Tags": [{"Key": "one-more", "Value": "v"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.code, e.resource_name.as_deref()),
+            ("TooManyTagsException", Some(ARN))
+        );
+    }
+}
