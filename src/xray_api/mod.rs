@@ -20,10 +20,11 @@ use crate::store::control::ControlStore;
 use crate::store::{Partition, TraceStore};
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::any;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,7 +50,7 @@ impl ApiState {
 
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
-        .route("/health", get(health))
+        .route("/health", any(health))
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -137,10 +138,23 @@ async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let rid = request_id();
-    match handle(&st, &method, uri.path(), &headers, &body).await {
+    let result = match body {
+        Ok(body) => handle(&st, &method, uri.path(), &headers, &body).await,
+        // Too large or unreadable: still a rest-json error, never the framework's plain text.
+        Err(e) => Err(ApiError::with_code(
+            e.status().as_u16(),
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "RequestEntityTooLargeException"
+            } else {
+                "InvalidRequestException"
+            },
+            format!("The request body could not be read: {}.", e.body_text()),
+        )),
+    };
+    match result {
         Ok(body) => respond(StatusCode::OK, body, &rid, None),
         Err(e) => {
             if e.status >= 500 {

@@ -123,3 +123,15 @@ def test_listener_can_be_turned_off_and_bad_flags_fail_clearly():
     from conftest import BIN
     p = subprocess.run([BIN, "--xray-listen", "nowhere"], capture_output=True, text=True, timeout=10)
     assert p.returncode != 0 and "not an address" in p.stderr
+
+
+def test_oversized_body_is_a_json_error(gateway):
+    status, headers, body = raw(gateway, "/TraceSegments", b"{" + b" " * (17 << 20) + b"}")
+    assert status == 413
+    assert headers["x-amzn-ErrorType"] == "RequestEntityTooLargeException" and headers["x-amzn-RequestId"]
+    assert json.loads(body)["Message"]
+
+
+def test_health_answers_any_method(gateway):
+    status, _, body = raw(gateway, "/health", b"")
+    assert status == 200 and json.loads(body)["status"] == "ok"
