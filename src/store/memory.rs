@@ -21,9 +21,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 const SHARDS: usize = 64;
-/// Accounted overhead of one stored document and of one trace beyond the document bytes.
-const DOC_OVERHEAD: u64 = 96;
-const TRACE_OVERHEAD: u64 = 512;
+/// Memory a stored document and a trace take beyond their packed bytes (entries, indexes,
+/// allocator rounding), so that the accounted size follows resident memory; calibrated with
+/// `examples/loadgen.rs fill` (about 650 bytes resident for a one-document trace).
+const DOC_OVERHEAD: u64 = 64;
+const TRACE_OVERHEAD: u64 = 384;
 
 /// Bounds of the memory store; whichever is reached first evicts the oldest traces.
 #[derive(Debug, Clone)]
@@ -142,8 +144,9 @@ fn packed_size(e: &TraceEntry) -> u64 {
     e.docs.iter().map(|d| d.body.len() as u64).sum::<u64>() + e.summary.len() as u64
 }
 
-fn accounted(raw_len: u64) -> u64 {
-    raw_len + DOC_OVERHEAD
+/// What a trace counts against `max_bytes`.
+fn accounted_size(e: &TraceEntry) -> u64 {
+    packed_size(e) + e.docs.len() as u64 * DOC_OVERHEAD + TRACE_OVERHEAD
 }
 
 impl MemStore {
@@ -207,6 +210,7 @@ impl MemStore {
             })
         });
         let packed_before = packed_size(entry);
+        let accounted_before = if is_new { 0 } else { accounted_size(entry) };
         // Which stored documents came from this batch (their parse is at hand).
         let mut fresh: Vec<Option<usize>> = vec![None; entry.docs.len()];
         let mut changed = false;
@@ -234,12 +238,6 @@ impl MemStore {
                 continue;
             }
             entry.raw_bytes = entry.raw_bytes - old_len + raw_len;
-            delta.bytes += accounted(raw_len) as i64
-                - if existing.is_some() {
-                    accounted(old_len) as i64
-                } else {
-                    0
-                };
             match existing {
                 Some(p) => {
                     entry.docs[p] = Doc::new(d, &self.doc_packer);
@@ -281,11 +279,11 @@ impl MemStore {
         (entry.summary_packing, entry.summary_len, entry.summary) =
             (packing, rendered.len() as u32, packed);
         delta.packed += packed_size(entry) as i64 - packed_before as i64;
+        delta.bytes += accounted_size(entry) as i64 - accounted_before as i64;
         entry.revision += 1;
         entry.received = now;
         if is_new {
             delta.traces += 1;
-            delta.bytes += TRACE_OVERHEAD as i64;
         }
         if is_new || old_start != start {
             if !is_new {
@@ -311,12 +309,7 @@ impl MemStore {
     }
 
     fn forget(&self, e: &TraceEntry) {
-        let bytes: u64 = e
-            .docs
-            .iter()
-            .map(|d| accounted(d.raw_len as u64))
-            .sum::<u64>()
-            + TRACE_OVERHEAD;
+        let bytes = accounted_size(e);
         self.packed.fetch_sub(packed_size(e), Relaxed);
         self.traces.fetch_sub(1, Relaxed);
         self.docs.fetch_sub(e.docs.len() as u64, Relaxed);
