@@ -15,5 +15,6 @@ pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod model;
+pub mod query;
 pub mod store;
 pub mod xray_api;

@@ -2,11 +2,15 @@
 //! the processed documents BatchGetTraces returns. No transport and no storage here.
 
 pub mod ids;
+pub mod intern;
 mod lenient;
 pub mod processed;
+pub mod render;
 pub mod segment;
+pub mod selection;
 pub mod summary;
 pub mod time;
+pub mod tree;
 
 pub use ids::{SegmentId, TraceId};
 pub use time::Micros;

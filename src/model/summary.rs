@@ -1,5 +1,7 @@
-//! The trace summary GetTraceSummaries returns, computed once per change of a trace at ingest
-//! from its validated documents (never from stored JSON on a query).
+//! The trace summary, computed once per change of a trace at ingest from its validated
+//! documents, and kept compact (interned vocabulary, boxed slices): it is what filter
+//! expressions evaluate against and what GetTraceSummaries renders, so no query ever parses
+//! stored JSON.
 //!
 //! Readings chosen where AWS documents nothing precise (spec §5):
 //! - the root segment is the segment without a parent in the trace, the earliest if several;
@@ -9,56 +11,28 @@
 //! - the response-time root cause follows the slowest child from the root down, crossing into
 //!   callee segments, each service with its path and each entity's share of the response time.
 
-use super::ids::SegmentId;
-use super::segment::{AnnotationValue, Cause, DocKind, Entity, ValidDoc};
+use super::intern::{self, Sid, Sym};
+use super::segment::{AnnotationValue, Cause, Entity, ValidDoc};
 use super::time::{Micros, micros_to_secs};
-use rustc_hash::FxHashMap;
-use serde::Serialize;
-use serde::ser::SerializeMap;
+use super::tree::{Node, Tree};
 
 /// X-Ray indexes at most this many annotation keys per trace.
 pub const MAX_ANNOTATION_KEYS: usize = 50;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ServiceId {
-    pub name: String,
-    pub names: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
-    #[serde(rename = "Type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-}
-
-impl ServiceId {
-    fn new(name: &str, account_id: Option<&str>, kind: Option<&str>) -> ServiceId {
-        ServiceId {
-            name: name.to_owned(),
-            names: vec![name.to_owned()],
-            account_id: account_id.map(str::to_owned),
-            kind: kind.map(str::to_owned),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
-#[serde(rename_all = "PascalCase")]
-pub struct HttpSummary {
-    #[serde(rename = "HttpURL", skip_serializing_if = "Option::is_none")]
-    pub http_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_status: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_method: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_ip: Option<String>,
+/// Flags of a trace, a segment row or an edge row.
+pub mod flag {
+    pub const FAULT: u8 = 1;
+    pub const ERROR: u8 = 2;
+    pub const THROTTLE: u8 = 4;
+    /// Trace: something is in progress or a traced call has no callee. Row: in progress.
+    pub const PARTIAL: u8 = 8;
+    /// Trace: has inferred nodes. Row: the row is an inferred segment.
+    pub const INFERRED: u8 = 16;
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scalar {
-    String(String),
+    String(Box<str>),
     Number(f64),
     Bool(bool),
 }
@@ -66,268 +40,118 @@ pub enum Scalar {
 impl Scalar {
     fn from(v: &AnnotationValue<'_>) -> Scalar {
         match v {
-            AnnotationValue::String(s) => Scalar::String(s.to_string()),
+            AnnotationValue::String(s) => Scalar::String(s.as_ref().into()),
             AnnotationValue::Number(n) => Scalar::Number(*n),
             AnnotationValue::Bool(b) => Scalar::Bool(*b),
         }
     }
 }
 
-impl Serialize for Scalar {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(1))?;
-        match self {
-            Scalar::String(v) => m.serialize_entry("StringValue", v)?,
-            Scalar::Number(v) => m.serialize_entry("NumberValue", v)?,
-            Scalar::Bool(v) => m.serialize_entry("BooleanValue", v)?,
-        }
-        m.end()
-    }
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnnotationEntry {
+    pub key: Sym,
+    /// Each distinct value with the services whose entities carried it.
+    pub values: Box<[(Scalar, Box<[Sid]>)]>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ValueWithServiceIds {
-    pub annotation_value: Scalar,
-    pub service_ids: Vec<ServiceId>,
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserEntry {
+    pub name: Box<str>,
+    pub services: Box<[Sid]>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TraceUser {
-    pub user_name: String,
-    pub service_ids: Vec<ServiceId>,
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Http {
+    pub url: Option<Box<str>>,
+    pub method: Option<Sym>,
+    pub user_agent: Option<Box<str>>,
+    pub client_ip: Option<Box<str>>,
+    pub status: Option<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RootCauseException {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+#[derive(Debug, Clone, PartialEq)]
+pub struct RcException {
+    pub name: Option<Box<str>>,
+    pub message: Option<Box<str>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RootCauseEntity {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exceptions: Option<Vec<RootCauseException>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct RcEntity {
+    pub name: Sym,
+    /// Present on fault and error paths (empty on the entities above the cause).
+    pub exceptions: Option<Box<[RcException]>>,
+    /// Response-time paths: the entity's share of the root response time.
     pub coverage: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RootCauseService {
-    pub name: String,
-    pub names: Vec<String>,
-    #[serde(rename = "Type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
-    pub entity_path: Vec<RootCauseEntity>,
+#[derive(Debug, Clone, PartialEq)]
+pub struct RcService {
+    pub sid: Sid,
     pub inferred: bool,
+    pub path: Box<[RcEntity]>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RootCause {
-    pub services: Vec<RootCauseService>,
+    pub services: Box<[RcService]>,
     pub client_impacting: bool,
 }
 
-/// Everything GetTraceSummaries reports about a trace, less what depends on the query.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RootCauses {
+    pub fault: Box<[RootCause]>,
+    pub error: Box<[RootCause]>,
+    pub response_time: Box<[RootCause]>,
+}
+
+/// One segment of a service node (or the inferred segment of a call), for `service() {}`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmentRow {
+    pub sid: Sid,
+    pub flags: u8,
+    pub http_status: Option<u16>,
+    /// Seconds; NaN while in progress.
+    pub duration: f64,
+}
+
+/// One call from a service to another (the caller's subsegment), for `edge() {}`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EdgeRow {
+    pub from: Sid,
+    pub to: Sid,
+    pub flags: u8,
+    pub http_status: Option<u16>,
+    pub duration: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TraceSummary {
     pub start: Micros,
     /// Latest end (or start, for what is still in progress) of any document.
     pub last: Micros,
     pub response_time: Option<f64>,
-    pub has_fault: bool,
-    pub has_error: bool,
-    pub has_throttle: bool,
-    pub is_partial: bool,
-    pub http: Option<HttpSummary>,
-    pub annotations: Vec<(String, Vec<ValueWithServiceIds>)>,
-    pub users: Vec<TraceUser>,
-    pub service_ids: Vec<ServiceId>,
-    pub resource_arns: Vec<String>,
-    pub instance_ids: Vec<String>,
-    pub availability_zones: Vec<String>,
-    pub entry_point: Option<ServiceId>,
-    pub fault_root_causes: Vec<RootCause>,
-    pub error_root_causes: Vec<RootCause>,
-    pub response_time_root_causes: Vec<RootCause>,
+    pub flags: u8,
+    pub entry_point: Option<Sid>,
+    pub http: Option<Box<Http>>,
+    pub services: Box<[Sid]>,
+    pub annotations: Box<[AnnotationEntry]>,
+    pub users: Box<[UserEntry]>,
+    pub resource_arns: Box<[Box<str>]>,
+    pub instance_ids: Box<[Box<str>]>,
+    pub availability_zones: Box<[Sym]>,
+    pub root_causes: Option<Box<RootCauses>>,
+    pub rows: Box<[SegmentRow]>,
+    pub edges: Box<[EdgeRow]>,
 }
 
 impl TraceSummary {
     pub fn duration_secs(&self) -> f64 {
         micros_to_secs(self.last.saturating_sub(self.start))
     }
-}
 
-/// One entity of the assembled trace.
-struct Node<'d> {
-    e: &'d Entity<'d>,
-    id: Option<SegmentId>,
-    is_segment: bool,
-    start: Option<Micros>,
-    end: Option<Micros>,
-    parent: Option<usize>,
-    children: Vec<usize>,
-    owner: Option<usize>,
-}
-
-/// The documents of one trace, linked: nested subsegments under their parents, independent
-/// subsegments under `parent_id`, callee segments under the caller's subsegment.
-struct Tree<'d> {
-    nodes: Vec<Node<'d>>,
-}
-
-fn secs(t: Option<f64>) -> Option<Micros> {
-    t.and_then(super::time::secs_to_micros)
-}
-
-impl<'d> Tree<'d> {
-    fn build(docs: &'d [&'d ValidDoc<'d>]) -> Tree<'d> {
-        let mut nodes: Vec<Node<'d>> = Vec::new();
-        let mut stack: Vec<(&'d Entity<'d>, Option<usize>, bool)> = Vec::new();
-        let mut doc_roots = Vec::with_capacity(docs.len());
-        for d in docs {
-            doc_roots.push(nodes.len());
-            stack.push((&d.entity, None, d.kind == DocKind::Segment));
-            while let Some((e, parent, is_segment)) = stack.pop() {
-                let idx = nodes.len();
-                nodes.push(Node {
-                    e,
-                    id: e.id.as_deref().and_then(SegmentId::parse),
-                    is_segment,
-                    start: secs(e.start_time),
-                    end: if e.in_progress == Some(true) {
-                        None
-                    } else {
-                        secs(e.end_time)
-                    },
-                    parent,
-                    children: Vec::new(),
-                    owner: None,
-                });
-                if let Some(p) = parent {
-                    nodes[p].children.push(idx);
-                }
-                if let Some(subs) = &e.subsegments {
-                    for s in subs.iter().rev() {
-                        stack.push((s, Some(idx), false));
-                    }
-                }
-            }
-        }
-        let by_id: FxHashMap<SegmentId, usize> = nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| Some((n.id?, i)))
-            .collect();
-        // Attach independent subsegments and callee segments to their parents.
-        for (d, &root) in docs.iter().zip(&doc_roots) {
-            if let Some(&p) = d.parent_id.as_ref().and_then(|pid| by_id.get(pid)) {
-                if p != root && !is_ancestor(&nodes, root, p) {
-                    nodes[root].parent = Some(p);
-                    nodes[p].children.push(root);
-                }
-            }
-        }
-        // Owner: the nearest segment at or above each node (not across a callee boundary).
-        for i in 0..nodes.len() {
-            let mut cur = Some(i);
-            let mut hops = 0;
-            while let Some(c) = cur {
-                if nodes[c].is_segment {
-                    nodes[i].owner = Some(c);
-                    break;
-                }
-                cur = nodes[c].parent;
-                hops += 1;
-                if hops > nodes.len() {
-                    break;
-                }
-            }
-        }
-        Tree { nodes }
-    }
-
-    fn service_of(&self, seg: usize) -> ServiceId {
-        let e = self.nodes[seg].e;
-        ServiceId::new(
-            e.name.as_deref().unwrap_or(""),
-            e.aws.as_ref().and_then(|a| a.account_id.as_deref()),
-            e.origin.as_deref(),
-        )
-    }
-
-    fn owner_service(&self, i: usize) -> Option<ServiceId> {
-        self.nodes[i].owner.map(|o| self.service_of(o))
-    }
-
-    /// A downstream call X-Ray shows as an inferred node unless its callee sent a segment.
-    fn inferred_service(&self, i: usize) -> Option<ServiceId> {
-        let n = &self.nodes[i];
-        if n.is_segment || self.has_callee_segment(i) {
-            return None;
-        }
-        let e = n.e;
-        let name = e.name.as_deref().unwrap_or("");
-        match e.namespace.as_deref() {
-            Some("aws") => Some(ServiceId::new(name, None, Some(&aws_resource_type(e)))),
-            Some("remote") => Some(ServiceId::new(name, None, Some("remote"))),
-            _ => None,
-        }
-    }
-
-    fn has_callee_segment(&self, i: usize) -> bool {
-        self.nodes[i]
-            .children
-            .iter()
-            .any(|&c| self.nodes[c].is_segment)
-    }
-
-    fn root(&self) -> Option<usize> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.is_segment && n.parent.is_none())
-            .min_by_key(|(_, n)| (n.start, n.id))
-            .map(|(i, _)| i)
-    }
-}
-
-fn is_ancestor(nodes: &[Node<'_>], candidate: usize, of: usize) -> bool {
-    let mut cur = Some(of);
-    let mut hops = 0;
-    while let Some(c) = cur {
-        if c == candidate {
-            return true;
-        }
-        cur = nodes[c].parent;
-        hops += 1;
-        if hops > nodes.len() {
-            return true;
-        }
-    }
-    false
-}
-
-/// The resource type X-Ray gives the inferred node of an AWS SDK call.
-pub fn aws_resource_type(e: &Entity<'_>) -> String {
-    let name = e.name.as_deref().unwrap_or("");
-    let has_table = e.aws.as_ref().is_some_and(|a| a.table_name.is_some());
-    if name.eq_ignore_ascii_case("dynamodb") && has_table {
-        "AWS::DynamoDB::Table".to_owned()
-    } else {
-        format!("AWS::{name}")
+    pub fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
     }
 }
 
@@ -337,146 +161,188 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
     }
 }
 
+fn entity_flags(e: &Entity<'_>) -> u8 {
+    let mut f = 0;
+    if e.fault == Some(true) {
+        f |= flag::FAULT;
+    }
+    if e.error == Some(true) {
+        f |= flag::ERROR;
+    }
+    if e.throttle == Some(true) {
+        f |= flag::THROTTLE;
+    }
+    f
+}
+
+fn http_status(e: &Entity<'_>) -> Option<u16> {
+    e.http.as_ref()?.response.as_ref()?.status.and_then(|s| u16::try_from(s).ok())
+}
+
+fn secs_of(d: Option<Micros>) -> f64 {
+    d.map_or(f64::NAN, micros_to_secs)
+}
+
+fn row_of(tree: &Tree<'_>, i: usize, sid: Sid, extra: u8) -> SegmentRow {
+    let n = &tree.nodes[i];
+    let partial = if n.end.is_none() { flag::PARTIAL } else { 0 };
+    SegmentRow { sid, flags: entity_flags(n.e) | partial | extra, http_status: http_status(n.e), duration: secs_of(n.duration()) }
+}
+
 /// Computes the summary of a trace from all its current documents (one per segment id).
 pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
     let tree = Tree::build(docs);
     let mut s = TraceSummary {
         start: docs.iter().map(|d| d.start).min().unwrap_or(0),
-        last: docs
-            .iter()
-            .map(|d| d.end.unwrap_or(d.start))
-            .max()
-            .unwrap_or(0),
+        last: docs.iter().map(|d| d.end.unwrap_or(d.start)).max().unwrap_or(0),
         ..TraceSummary::default()
     };
+    let (mut services, mut rows, mut edges) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut users, mut arns, mut instances, mut zones) = (Vec::<UserEntry>::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut annotations: Vec<(Sym, Vec<(Scalar, Vec<Sid>)>)> = Vec::new();
+    let mut flags = 0;
 
-    let mut annotations: Vec<(String, Vec<ValueWithServiceIds>)> = Vec::new();
     for (i, n) in tree.nodes.iter().enumerate() {
         let e = n.e;
         let owner = tree.owner_service(i);
         if n.is_segment {
-            push_unique(&mut s.service_ids, tree.service_of(i));
+            let sid = tree.service_of(i);
+            push_unique(&mut services, sid);
+            rows.push(row_of(&tree, i, sid, 0));
+            if let Some(p) = n.parent {
+                // A callee: the call is the caller's subsegment, or the caller's segment itself.
+                if let Some(from) = tree.owner_service(p) {
+                    let caller = if tree.nodes[p].is_segment { i } else { p };
+                    let r = row_of(&tree, caller, sid, 0);
+                    edges.push(EdgeRow { from, to: sid, flags: r.flags, http_status: r.http_status, duration: r.duration });
+                }
+            }
         } else if let Some(inferred) = tree.inferred_service(i) {
-            push_unique(&mut s.service_ids, inferred);
+            push_unique(&mut services, inferred);
+            flags |= flag::INFERRED;
+            let r = row_of(&tree, i, inferred, flag::INFERRED);
+            rows.push(r);
+            if let Some(from) = owner {
+                edges.push(EdgeRow { from, to: inferred, flags: r.flags, http_status: r.http_status, duration: r.duration });
+            }
         }
-        s.has_throttle |= e.throttle == Some(true);
-        let traced = e.traced == Some(true)
-            || e.http
-                .as_ref()
-                .and_then(|h| h.request.as_ref())
-                .and_then(|r| r.traced)
-                == Some(true);
-        s.is_partial |= n.end.is_none() || (traced && !n.is_segment && !tree.has_callee_segment(i));
+        flags |= entity_flags(e) & flag::THROTTLE;
+        let traced = e.traced == Some(true) || e.http.as_ref().and_then(|h| h.request.as_ref()).and_then(|r| r.traced) == Some(true);
+        if n.end.is_none() || (traced && !n.is_segment && !tree.has_callee_segment(i)) {
+            flags |= flag::PARTIAL;
+        }
         if let Some(user) = e.user.as_deref() {
-            let sids: Vec<ServiceId> = owner.iter().cloned().collect();
-            match s.users.iter_mut().find(|u| u.user_name == user) {
-                Some(u) => sids
-                    .into_iter()
-                    .for_each(|x| push_unique(&mut u.service_ids, x)),
-                None => s.users.push(TraceUser {
-                    user_name: user.to_owned(),
-                    service_ids: sids,
-                }),
+            match users.iter_mut().find(|u| &*u.name == user) {
+                Some(u) => {
+                    if let Some(o) = owner.filter(|o| !u.services.contains(o)) {
+                        u.services = u.services.iter().copied().chain([o]).collect();
+                    }
+                }
+                None => users.push(UserEntry { name: user.into(), services: owner.into_iter().collect() }),
             }
         }
         if let Some(arn) = e.resource_arn.as_deref() {
-            push_unique(&mut s.resource_arns, arn.to_owned());
+            push_unique(&mut arns, Box::<str>::from(arn));
         }
         if let Some(aws) = &e.aws {
             if let Some(ec2) = &aws.ec2 {
                 if let Some(id) = ec2.instance_id.as_deref() {
-                    push_unique(&mut s.instance_ids, id.to_owned());
+                    push_unique(&mut instances, Box::<str>::from(id));
                 }
                 if let Some(az) = ec2.availability_zone.as_deref() {
-                    push_unique(&mut s.availability_zones, az.to_owned());
+                    push_unique(&mut zones, intern::sym(az));
                 }
             }
             if let Some(ecs) = &aws.ecs {
                 if let Some(az) = ecs.availability_zone.as_deref() {
-                    push_unique(&mut s.availability_zones, az.to_owned());
+                    push_unique(&mut zones, intern::sym(az));
                 }
                 if let Some(arn) = ecs.container_arn.as_deref() {
-                    push_unique(&mut s.resource_arns, arn.to_owned());
+                    push_unique(&mut arns, Box::<str>::from(arn));
                 }
             }
         }
         if let Some(ann) = &e.annotations {
             for (k, v) in &ann.0 {
-                let value = Scalar::from(v);
-                let slot = match annotations.iter().position(|(key, _)| key == k.as_ref()) {
+                let key = intern::sym(k);
+                let slot = match annotations.iter().position(|(x, _)| *x == key) {
                     Some(p) => p,
                     None if annotations.len() < MAX_ANNOTATION_KEYS => {
-                        annotations.push((k.to_string(), Vec::new()));
+                        annotations.push((key, Vec::new()));
                         annotations.len() - 1
                     }
                     None => continue,
                 };
+                let value = Scalar::from(v);
                 let values = &mut annotations[slot].1;
-                let entry = match values.iter().position(|x| x.annotation_value == value) {
-                    Some(p) => &mut values[p],
+                let at = match values.iter().position(|(x, _)| *x == value) {
+                    Some(p) => p,
                     None => {
-                        values.push(ValueWithServiceIds {
-                            annotation_value: value,
-                            service_ids: Vec::new(),
-                        });
-                        values.last_mut().expect("just pushed")
+                        values.push((value, Vec::new()));
+                        values.len() - 1
                     }
                 };
-                if let Some(o) = &owner {
-                    push_unique(&mut entry.service_ids, o.clone());
+                if let Some(o) = owner {
+                    push_unique(&mut values[at].1, o);
                 }
             }
         }
     }
-    s.annotations = annotations;
 
+    let mut causes = RootCauses::default();
     if let Some(r) = tree.root() {
         let n = &tree.nodes[r];
         let e = n.e;
         s.entry_point = Some(tree.service_of(r));
-        s.has_fault = e.fault == Some(true);
-        s.has_error = e.error == Some(true);
-        s.response_time = n
-            .end
-            .map(|end| micros_to_secs(end - n.start.unwrap_or(end)));
+        flags |= entity_flags(e) & (flag::FAULT | flag::ERROR);
+        s.response_time = n.end.map(|end| micros_to_secs(end - n.start.unwrap_or(end)));
         if let Some(h) = &e.http {
             let req = h.request.as_ref();
-            let summary = HttpSummary {
-                http_url: req.and_then(|r| r.url.as_deref()).map(str::to_owned),
-                http_status: h.response.as_ref().and_then(|r| r.status),
-                http_method: req.and_then(|r| r.method.as_deref()).map(str::to_owned),
-                user_agent: req.and_then(|r| r.user_agent.as_deref()).map(str::to_owned),
-                client_ip: req.and_then(|r| r.client_ip.as_deref()).map(str::to_owned),
+            let http = Http {
+                url: req.and_then(|r| r.url.as_deref()).map(Into::into),
+                method: req.and_then(|r| r.method.as_deref()).map(intern::sym),
+                user_agent: req.and_then(|r| r.user_agent.as_deref()).map(Into::into),
+                client_ip: req.and_then(|r| r.client_ip.as_deref()).map(Into::into),
+                status: http_status(e),
             };
-            if summary != HttpSummary::default() {
-                s.http = Some(summary);
+            if http != Http::default() {
+                s.http = Some(Box::new(http));
             }
         }
-        s.fault_root_causes = flag_root_causes(&tree, |e| e.fault == Some(true), s.has_fault);
-        s.error_root_causes = flag_root_causes(&tree, |e| e.error == Some(true), s.has_error);
-        s.response_time_root_causes = response_time_root_cause(&tree, r).into_iter().collect();
-    } else {
-        s.fault_root_causes = flag_root_causes(&tree, |e| e.fault == Some(true), false);
-        s.error_root_causes = flag_root_causes(&tree, |e| e.error == Some(true), false);
+        causes.response_time = response_time_root_cause(&tree, r).into_iter().collect();
     }
+    causes.fault = flag_root_causes(&tree, flag::FAULT, flags & flag::FAULT != 0);
+    causes.error = flag_root_causes(&tree, flag::ERROR, flags & flag::ERROR != 0);
+    if causes != RootCauses::default() {
+        s.root_causes = Some(Box::new(causes));
+    }
+    s.flags = flags;
+    s.services = services.into();
+    s.rows = rows.into();
+    s.edges = edges.into();
+    s.users = users.into();
+    s.resource_arns = arns.into();
+    s.instance_ids = instances.into();
+    s.availability_zones = zones.into();
+    s.annotations = annotations
+        .into_iter()
+        .map(|(key, values)| AnnotationEntry { key, values: values.into_iter().map(|(v, sids)| (v, sids.into())).collect() })
+        .collect();
     s
 }
 
-fn exceptions_of(e: &Entity<'_>) -> (Vec<RootCauseException>, bool) {
+fn exceptions_of(e: &Entity<'_>) -> (Box<[RcException]>, bool) {
     match &e.cause {
         Some(Cause::Details(d)) => {
             let ex = d.exceptions.as_deref().unwrap_or(&[]);
             (
                 ex.iter()
-                    .map(|x| RootCauseException {
-                        name: x.kind.as_deref().map(str::to_owned),
-                        message: x.message.as_deref().map(str::to_owned),
-                    })
+                    .map(|x| RcException { name: x.kind.as_deref().map(Into::into), message: x.message.as_deref().map(Into::into) })
                     .collect(),
                 ex.iter().any(|x| x.remote == Some(true)),
             )
         }
-        _ => (Vec::new(), false),
+        _ => (Box::default(), false),
     }
 }
 
@@ -484,212 +350,68 @@ fn is_remote_call(e: &Entity<'_>) -> bool {
     matches!(e.namespace.as_deref(), Some("aws") | Some("remote"))
 }
 
-/// Path of entity indices from `top` (a segment) down to `leaf`, within one service.
-fn path_within_service(tree: &Tree<'_>, top: usize, leaf: usize) -> Vec<usize> {
-    let mut path = vec![leaf];
-    let mut cur = leaf;
-    while cur != top {
-        match tree.nodes[cur].parent {
-            Some(p) if path.len() <= tree.nodes.len() => {
-                path.push(p);
-                cur = p;
-            }
-            _ => break,
-        }
-    }
-    path.reverse();
-    path
+fn name_sym(n: &Node<'_>) -> Sym {
+    intern::sym(n.e.name.as_deref().unwrap_or(""))
 }
 
-fn flag_root_causes(
-    tree: &Tree<'_>,
-    flag: impl Fn(&Entity<'_>) -> bool,
-    impacting: bool,
-) -> Vec<RootCause> {
+fn flag_root_causes(tree: &Tree<'_>, f: u8, impacting: bool) -> Box<[RootCause]> {
+    let has = |i: usize| entity_flags(tree.nodes[i].e) & f != 0;
     let mut out: Vec<RootCause> = Vec::new();
     for (i, n) in tree.nodes.iter().enumerate() {
-        if !flag(n.e) || n.children.iter().any(|&c| flag(tree.nodes[c].e)) {
+        if !has(i) || n.children.iter().any(|&c| has(c)) {
             continue;
         }
         let Some(owner) = n.owner else { continue };
-        let sid = tree.service_of(owner);
-        let path = path_within_service(tree, owner, i);
-        let entity_path = path
-            .iter()
-            .map(|&p| {
-                let pe = tree.nodes[p].e;
-                let (exceptions, remote_ex) = if p == i {
-                    exceptions_of(pe)
-                } else {
-                    (Vec::new(), false)
-                };
-                RootCauseEntity {
-                    name: pe.name.as_deref().unwrap_or("").to_owned(),
+        let path = tree
+            .path(owner, i)
+            .into_iter()
+            .map(|p| {
+                let pn = &tree.nodes[p];
+                let (exceptions, remote_ex) = if p == i { exceptions_of(pn.e) } else { (Box::default(), false) };
+                RcEntity {
+                    name: name_sym(pn),
                     exceptions: Some(exceptions),
                     coverage: None,
-                    remote: (p == i).then(|| remote_ex || is_remote_call(pe)),
+                    remote: (p == i).then(|| remote_ex || is_remote_call(pn.e)),
                 }
             })
             .collect();
         let cause = RootCause {
-            services: vec![RootCauseService {
-                name: sid.name,
-                names: sid.names,
-                kind: sid.kind,
-                account_id: sid.account_id,
-                entity_path,
-                inferred: false,
-            }],
+            services: Box::new([RcService { sid: tree.service_of(owner), inferred: false, path }]),
             client_impacting: impacting,
         };
         push_unique(&mut out, cause);
     }
-    out
-}
-
-fn duration(n: &Node<'_>) -> Option<Micros> {
-    Some(n.end? - n.start?)
+    out.into()
 }
 
 fn response_time_root_cause(tree: &Tree<'_>, root: usize) -> Option<RootCause> {
-    let total = duration(&tree.nodes[root]).filter(|&d| d > 0)?;
-    let mut services: Vec<RootCauseService> = Vec::new();
+    let total = tree.nodes[root].duration().filter(|&d| d > 0)?;
+    let mut services: Vec<(Sid, Vec<RcEntity>)> = Vec::new();
     let mut cur = root;
-    let mut steps = 0;
-    loop {
+    for _ in 0..=tree.nodes.len() {
         let n = &tree.nodes[cur];
         if n.is_segment {
-            let sid = tree.service_of(cur);
-            services.push(RootCauseService {
-                name: sid.name,
-                names: sid.names,
-                kind: sid.kind,
-                account_id: sid.account_id,
-                entity_path: Vec::new(),
-                inferred: false,
-            });
+            services.push((tree.service_of(cur), Vec::new()));
         }
-        let coverage = duration(n).map(|d| (d as f64 / total as f64).min(1.0));
-        if let Some(svc) = services.last_mut() {
-            svc.entity_path.push(RootCauseEntity {
-                name: n.e.name.as_deref().unwrap_or("").to_owned(),
+        if let Some((_, path)) = services.last_mut() {
+            path.push(RcEntity {
+                name: name_sym(n),
                 exceptions: None,
-                coverage,
+                coverage: n.duration().map(|d| (d as f64 / total as f64).min(1.0)),
                 remote: is_remote_call(n.e).then_some(true),
             });
         }
-        let next = n
-            .children
-            .iter()
-            .copied()
-            .filter(|&c| duration(&tree.nodes[c]).is_some())
-            .max_by_key(|&c| duration(&tree.nodes[c]));
-        steps += 1;
+        let next = n.children.iter().copied().filter(|&c| tree.nodes[c].duration().is_some()).max_by_key(|&c| tree.nodes[c].duration());
         match next {
-            Some(c) if steps <= tree.nodes.len() => cur = c,
-            _ => break,
+            Some(c) => cur = c,
+            None => break,
         }
     }
     Some(RootCause {
-        services,
+        services: services.into_iter().map(|(sid, path)| RcService { sid, inferred: false, path: path.into() }).collect(),
         client_impacting: true,
     })
-}
-
-/// Renders the summary as the members of a wire `TraceSummary`, less `Id`, `Revision` and
-/// `MatchedEventTime`, which depend on the store and the query: a JSON object text.
-pub fn render(s: &TraceSummary) -> String {
-    serde_json::to_string(&WireSummary::new(s)).unwrap_or_else(|_| "{}".to_owned())
-}
-
-struct Annotations<'a>(&'a [(String, Vec<ValueWithServiceIds>)]);
-
-impl Serialize for Annotations<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
-}
-
-#[derive(Serialize)]
-struct Arn<'a> {
-    #[serde(rename = "ARN")]
-    arn: &'a str,
-}
-
-#[derive(Serialize)]
-struct InstanceId<'a> {
-    #[serde(rename = "Id")]
-    id: &'a str,
-}
-
-#[derive(Serialize)]
-struct Zone<'a> {
-    #[serde(rename = "Name")]
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct WireSummary<'a> {
-    start_time: f64,
-    duration: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_time: Option<f64>,
-    has_fault: bool,
-    has_error: bool,
-    has_throttle: bool,
-    is_partial: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    http: Option<&'a HttpSummary>,
-    annotations: Annotations<'a>,
-    users: &'a [TraceUser],
-    service_ids: &'a [ServiceId],
-    #[serde(rename = "ResourceARNs")]
-    resource_arns: Vec<Arn<'a>>,
-    instance_ids: Vec<InstanceId<'a>>,
-    availability_zones: Vec<Zone<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    entry_point: Option<&'a ServiceId>,
-    fault_root_causes: &'a [RootCause],
-    error_root_causes: &'a [RootCause],
-    response_time_root_causes: &'a [RootCause],
-}
-
-impl<'a> WireSummary<'a> {
-    fn new(s: &'a TraceSummary) -> Self {
-        WireSummary {
-            start_time: micros_to_secs(s.start),
-            duration: s.duration_secs(),
-            response_time: s.response_time,
-            has_fault: s.has_fault,
-            has_error: s.has_error,
-            has_throttle: s.has_throttle,
-            is_partial: s.is_partial,
-            http: s.http.as_ref(),
-            annotations: Annotations(&s.annotations),
-            users: &s.users,
-            service_ids: &s.service_ids,
-            resource_arns: s.resource_arns.iter().map(|a| Arn { arn: a }).collect(),
-            instance_ids: s
-                .instance_ids
-                .iter()
-                .map(|i| InstanceId { id: i })
-                .collect(),
-            availability_zones: s
-                .availability_zones
-                .iter()
-                .map(|z| Zone { name: z })
-                .collect(),
-            entry_point: s.entry_point.as_ref(),
-            fault_root_causes: &s.fault_root_causes,
-            error_root_causes: &s.error_root_causes,
-            response_time_root_causes: &s.response_time_root_causes,
-        }
-    }
 }
 
 #[cfg(test)]

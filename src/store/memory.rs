@@ -1,31 +1,34 @@
-//! The embedded store: traces in memory, sharded by trace ID, with time-ordered indexes for
-//! the three GetTraceSummaries range types and a global oldest-first index for eviction.
+//! The embedded store: traces in memory, sharded by trace ID. Each shard keeps time-ordered
+//! indexes for the three GetTraceSummaries range types and an inverted index of summary facts
+//! for filter expressions; a global oldest-first index drives eviction.
 //!
-//! Documents are kept as received, LZ4-compressed; each trace keeps its summary, recomputed
-//! from its documents whenever a batch changes it, so queries never parse stored JSON.
+//! Documents are kept as received, packed with a learned zstd dictionary. Each trace keeps its
+//! compact summary, recomputed from its documents whenever a batch changes it, so queries never
+//! parse stored JSON.
 
-use super::packing::{DOCUMENT_SEED, Packer, Packing, SUMMARY_SEED};
-use super::{
-    Cursor, IngestDoc, Partition, StoreError, StoreStats, StoredDocument, StoredTrace, SummaryItem,
-    SummaryPage, SummaryQuery, TimeRangeType, TraceStore,
-};
+mod postings;
+mod scan;
+
+use super::packing::{DOCUMENT_SEED, Packer, Packing};
+use super::{IngestDoc, Partition, StoreError, StoreStats, StoredDocument, StoredTrace, SummaryPage, SummaryQuery, TraceStore};
 use crate::model::segment::{DocKind, INVALID_SEGMENT, Rejection, ValidDoc, validate};
-use crate::model::summary::{compute, render};
+use crate::model::selection::{Term, index_terms};
+use crate::model::summary::{TraceSummary, compute};
 use crate::model::time::Clock;
 use crate::model::{Micros, SegmentId, TraceId};
 use parking_lot::{Mutex, RwLock};
+use postings::Postings;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
-use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 const SHARDS: usize = 64;
-/// Memory a stored document and a trace take beyond their packed bytes (entries, indexes,
-/// allocator rounding), so that the accounted size follows resident memory; calibrated with
-/// `examples/loadgen.rs fill` (about 650 bytes resident for a one-document trace).
+/// Memory a stored document and a trace take beyond their packed document bytes (summary,
+/// entries, indexes, allocator rounding), so that the accounted size follows resident memory;
+/// calibrated with `examples/loadgen.rs fill`.
 const DOC_OVERHEAD: u64 = 64;
-const TRACE_OVERHEAD: u64 = 384;
+const TRACE_OVERHEAD: u64 = 512;
 
 /// Bounds of the memory store; whichever is reached first evicts the oldest traces.
 #[derive(Debug, Clone)]
@@ -33,7 +36,7 @@ pub struct Limits {
     /// Traces not updated for this long are dropped (X-Ray keeps 30 days).
     pub retention_micros: Micros,
     pub max_traces: u64,
-    /// Accounted bytes: document bytes plus a fixed overhead per document and per trace.
+    /// Accounted bytes: packed documents plus a fixed overhead per document and per trace.
     pub max_bytes: u64,
     /// X-Ray stops accepting segments for a trace past about 500 KB.
     pub max_trace_bytes: u64,
@@ -41,12 +44,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            retention_micros: 30 * 24 * 3600 * 1_000_000,
-            max_traces: 1_000_000,
-            max_bytes: 2 << 30,
-            max_trace_bytes: 500 * 1024,
-        }
+        Limits { retention_micros: 30 * 24 * 3600 * 1_000_000, max_traces: 1_000_000, max_bytes: 2 << 30, max_trace_bytes: 500 * 1024 }
     }
 }
 
@@ -80,24 +78,29 @@ impl Doc {
     }
 
     fn text(&self, packer: &Packer) -> String {
-        String::from_utf8(packer.unpack(self.packing, &self.body, self.raw_len as usize))
-            .unwrap_or_default()
+        String::from_utf8(packer.unpack(self.packing, &self.body, self.raw_len as usize)).unwrap_or_default()
     }
 }
 
 struct TraceEntry {
     docs: Vec<Doc>,
-    start: Micros,
-    last: Micros,
+    summary: Arc<TraceSummary>,
     revision: u32,
+    ordinal: u32,
     raw_bytes: u64,
     /// Wall-clock time of the last change, for retention.
     received: Micros,
     limit_exceeded: bool,
-    summary_packing: Packing,
-    summary_len: u32,
-    /// The rendered summary, packed.
-    summary: Box<[u8]>,
+}
+
+impl TraceEntry {
+    fn start(&self) -> Micros {
+        self.summary.start
+    }
+
+    fn last(&self) -> Micros {
+        self.summary.last
+    }
 }
 
 type Key = (u16, TraceId);
@@ -108,9 +111,10 @@ struct Shard {
     traces: FxHashMap<Key, Box<TraceEntry>>,
     by_start: BTreeSet<IndexKey>,
     by_last: BTreeSet<IndexKey>,
+    postings: Postings,
 }
 
-/// Changes a put made to one trace, applied to the global counters after the shard unlocks.
+/// Changes a put made, applied to the global counters after the shard unlocks.
 #[derive(Default)]
 struct Delta {
     traces: i64,
@@ -128,7 +132,6 @@ pub struct MemStore {
     limits: Limits,
     clock: Arc<dyn Clock>,
     doc_packer: Packer,
-    summary_packer: Packer,
     traces: AtomicU64,
     docs: AtomicU64,
     bytes: AtomicU64,
@@ -141,7 +144,7 @@ fn shard_of(t: &TraceId) -> usize {
 }
 
 fn packed_size(e: &TraceEntry) -> u64 {
-    e.docs.iter().map(|d| d.body.len() as u64).sum::<u64>() + e.summary.len() as u64
+    e.docs.iter().map(|d| d.body.len() as u64).sum()
 }
 
 /// What a trace counts against `max_bytes`.
@@ -158,7 +161,6 @@ impl MemStore {
             limits,
             clock,
             doc_packer: Packer::new(DOCUMENT_SEED),
-            summary_packer: Packer::new(SUMMARY_SEED),
             traces: AtomicU64::new(0),
             docs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -192,21 +194,20 @@ impl MemStore {
         results: &mut [Option<Rejection>],
         now: Micros,
         delta: &mut Delta,
+        terms: &mut (Vec<Term>, Vec<Term>),
     ) {
         let key = (pid, trace_id);
         let is_new = !shard.traces.contains_key(&key);
-        let entry = shard.traces.entry(key).or_insert_with(|| {
+        let Shard { traces, by_start, by_last, postings } = shard;
+        let entry = traces.entry(key).or_insert_with(|| {
             Box::new(TraceEntry {
                 docs: Vec::new(),
-                start: 0,
-                last: 0,
+                summary: Arc::default(),
                 revision: 0,
+                ordinal: u32::MAX,
                 raw_bytes: 0,
                 received: now,
                 limit_exceeded: false,
-                summary_packing: Packing::Raw,
-                summary_len: 0,
-                summary: Box::default(),
             })
         });
         let packed_before = packed_size(entry);
@@ -253,80 +254,77 @@ impl MemStore {
         }
         if !changed {
             if is_new {
-                shard.traces.remove(&key);
+                traces.remove(&key);
             }
             return;
         }
         // Re-read the documents stored by earlier batches, then summarise the whole trace.
-        let older: Vec<String> = entry
-            .docs
-            .iter()
-            .zip(&fresh)
-            .filter(|(_, f)| f.is_none())
-            .map(|(d, _)| d.text(&self.doc_packer))
-            .collect();
-        let older_parsed: Vec<ValidDoc<'_>> =
-            older.iter().filter_map(|s| validate(s).ok()).collect();
+        let older: Vec<String> = entry.docs.iter().zip(&fresh).filter(|(_, f)| f.is_none()).map(|(d, _)| d.text(&self.doc_packer)).collect();
+        let older_parsed: Vec<ValidDoc<'_>> = older.iter().filter_map(|s| validate(s).ok()).collect();
         let mut all: Vec<&ValidDoc<'_>> = fresh.iter().flatten().map(|&i| &batch[i].doc).collect();
         all.extend(older_parsed.iter());
-        let summary = compute(&all);
-        let rendered = render(&summary);
-        let (packing, packed) = self.summary_packer.pack(rendered.as_bytes());
+        let summary = Arc::new(compute(&all));
         entry.docs.shrink_to_fit();
-        let (old_start, old_last) = (entry.start, entry.last);
-        let (start, last) = (summary.start, summary.last);
-        (entry.start, entry.last) = (start, last);
-        (entry.summary_packing, entry.summary_len, entry.summary) =
-            (packing, rendered.len() as u32, packed);
+
+        let (old_start, old_last) = (entry.start(), entry.last());
+        let (old_terms, new_terms) = terms;
+        if is_new {
+            entry.ordinal = postings.allocate(key);
+            old_terms.clear();
+        } else {
+            index_terms(&entry.summary, old_terms);
+        }
+        index_terms(&summary, new_terms);
+        postings.update(entry.ordinal, old_terms, new_terms);
+        entry.summary = summary;
         delta.packed += packed_size(entry) as i64 - packed_before as i64;
         delta.bytes += accounted_size(entry) as i64 - accounted_before as i64;
         entry.revision += 1;
         entry.received = now;
+        let (start, last) = (entry.start(), entry.last());
         if is_new {
             delta.traces += 1;
         }
         if is_new || old_start != start {
             if !is_new {
-                shard.by_start.remove(&(pid, old_start, trace_id));
+                by_start.remove(&(pid, old_start, trace_id));
                 delta.oldest_remove.push((old_start, pid, trace_id));
             }
-            shard.by_start.insert((pid, start, trace_id));
+            by_start.insert((pid, start, trace_id));
             delta.oldest_insert.push((start, pid, trace_id));
         }
         if is_new || old_last != last {
             if !is_new {
-                shard.by_last.remove(&(pid, old_last, trace_id));
+                by_last.remove(&(pid, old_last, trace_id));
             }
-            shard.by_last.insert((pid, last, trace_id));
+            by_last.insert((pid, last, trace_id));
         }
     }
 
     fn remove_trace(shard: &mut Shard, key: &Key) -> Option<Box<TraceEntry>> {
         let e = shard.traces.remove(key)?;
-        shard.by_start.remove(&(key.0, e.start, key.1));
-        shard.by_last.remove(&(key.0, e.last, key.1));
+        shard.by_start.remove(&(key.0, e.start(), key.1));
+        shard.by_last.remove(&(key.0, e.last(), key.1));
+        let mut terms = Vec::new();
+        index_terms(&e.summary, &mut terms);
+        shard.postings.release(e.ordinal, &terms);
         Some(e)
     }
 
     fn forget(&self, e: &TraceEntry) {
-        let bytes = accounted_size(e);
         self.packed.fetch_sub(packed_size(e), Relaxed);
         self.traces.fetch_sub(1, Relaxed);
         self.docs.fetch_sub(e.docs.len() as u64, Relaxed);
-        self.bytes.fetch_sub(bytes, Relaxed);
+        self.bytes.fetch_sub(accounted_size(e), Relaxed);
     }
 
     /// Evicts the oldest traces (by start) until both bounds hold.
     fn enforce_limits(&self) {
-        while self.traces.load(Relaxed) > self.limits.max_traces
-            || self.bytes.load(Relaxed) > self.limits.max_bytes
-        {
-            let Some((start, pid, tid)) = self.oldest.lock().pop_first() else {
-                break;
-            };
+        while self.traces.load(Relaxed) > self.limits.max_traces || self.bytes.load(Relaxed) > self.limits.max_bytes {
+            let Some((start, pid, tid)) = self.oldest.lock().pop_first() else { break };
             let mut shard = self.shards[shard_of(&tid)].lock();
             let key = (pid, tid);
-            if shard.traces.get(&key).is_some_and(|e| e.start == start) {
+            if shard.traces.get(&key).is_some_and(|e| e.start() == start) {
                 if let Some(e) = Self::remove_trace(&mut shard, &key) {
                     drop(shard);
                     self.forget(&e);
@@ -349,103 +347,18 @@ impl MemStore {
         self.bytes.fetch_add(d.bytes as u64, Relaxed);
         self.packed.fetch_add(d.packed as u64, Relaxed);
     }
-
-    fn scan_shard(
-        &self,
-        shard: &Shard,
-        pid: u16,
-        q: &SummaryQuery,
-        out: &mut Vec<(Micros, TraceId, Option<SummaryItem>)>,
-    ) {
-        let (index, lo_key, hi) = match q.range {
-            TimeRangeType::TraceId => (&shard.by_start, q.start, Some(q.end)),
-            TimeRangeType::Event => (&shard.by_last, q.start, None),
-            TimeRangeType::Service => (&shard.by_last, q.start, Some(q.end)),
-        };
-        let lo = (pid, lo_key, TraceId([0; 16]));
-        // Upper bound: the window's end (exclusive) or, for Event, the newest trace; then
-        // tightened to the cursor, which is exclusive.
-        let mut hi_bound = match hi {
-            Some(h) => Bound::Excluded((pid, h, TraceId([0; 16]))),
-            None => Bound::Included((pid, Micros::MAX, TraceId([0xff; 16]))),
-        };
-        if let Some(c) = q.after {
-            let c = (pid, c.key, c.trace_id);
-            let tighter = match hi_bound {
-                Bound::Excluded(h) | Bound::Included(h) => c <= h,
-                Bound::Unbounded => true,
-            };
-            if tighter {
-                hi_bound = Bound::Excluded(c);
-            }
-        }
-        let empty = match hi_bound {
-            Bound::Excluded(h) => h <= lo,
-            Bound::Included(h) => h < lo,
-            Bound::Unbounded => false,
-        };
-        if empty {
-            return;
-        }
-        let (lo, hi) = (Bound::Included(lo), hi_bound);
-        let threshold = q
-            .sample_rate
-            .map(|r| (r.clamp(0.0, 1.0) * u64::MAX as f64) as u64);
-        let mut matched = 0;
-        for &(_, key, tid) in index.range((lo, hi)).rev() {
-            let Some(e) = shard.traces.get(&(pid, tid)) else {
-                continue;
-            };
-            let in_window = match q.range {
-                TimeRangeType::Event => e.start < q.end,
-                _ => true,
-            };
-            let sampled = threshold.is_none_or(|t| tid.mix64() <= t);
-            if in_window && sampled {
-                let rendered = self.summary_packer.unpack(
-                    e.summary_packing,
-                    &e.summary,
-                    e.summary_len as usize,
-                );
-                let rendered = String::from_utf8(rendered).unwrap_or_default();
-                out.push((
-                    key,
-                    tid,
-                    Some(SummaryItem {
-                        trace_id: tid,
-                        key,
-                        revision: e.revision,
-                        rendered,
-                    }),
-                ));
-                matched += 1;
-                if matched >= q.limit {
-                    break;
-                }
-            } else {
-                out.push((key, tid, None));
-            }
-        }
-    }
 }
 
 #[async_trait::async_trait]
 impl TraceStore for MemStore {
-    async fn put(
-        &self,
-        part: &Partition,
-        batch: &[IngestDoc<'_>],
-    ) -> Result<Vec<Option<Rejection>>, StoreError> {
+    async fn put(&self, part: &Partition, batch: &[IngestDoc<'_>]) -> Result<Vec<Option<Rejection>>, StoreError> {
         let pid = self.partition_id(part);
         let now = self.clock.now_micros();
         let mut results: Vec<Option<Rejection>> = vec![None; batch.len()];
-        let mut order: Vec<(usize, TraceId, usize)> = batch
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (shard_of(&d.doc.trace_id), d.doc.trace_id, i))
-            .collect();
+        let mut order: Vec<(usize, TraceId, usize)> = batch.iter().enumerate().map(|(i, d)| (shard_of(&d.doc.trace_id), d.doc.trace_id, i)).collect();
         order.sort_unstable();
         let mut delta = Delta::default();
+        let mut terms = (Vec::new(), Vec::new());
         let mut idxs = Vec::new();
         let mut at = 0;
         while at < order.len() {
@@ -458,16 +371,7 @@ impl TraceStore for MemStore {
                     idxs.push(order[at].2);
                     at += 1;
                 }
-                self.apply_trace(
-                    &mut shard,
-                    pid,
-                    tid,
-                    batch,
-                    &idxs,
-                    &mut results,
-                    now,
-                    &mut delta,
-                );
+                self.apply_trace(&mut shard, pid, tid, batch, &idxs, &mut results, now, &mut delta, &mut terms);
             }
         }
         self.apply_delta(delta);
@@ -475,137 +379,49 @@ impl TraceStore for MemStore {
         Ok(results)
     }
 
-    async fn existing(
-        &self,
-        part: &Partition,
-        ids: &[TraceId],
-    ) -> Result<Vec<TraceId>, StoreError> {
-        let Some(pid) = self.existing_partition(part) else {
-            return Ok(Vec::new());
-        };
-        Ok(ids
-            .iter()
-            .filter(|t| {
-                self.shards[shard_of(t)]
-                    .lock()
-                    .traces
-                    .contains_key(&(pid, **t))
-            })
-            .copied()
-            .collect())
+    async fn existing(&self, part: &Partition, ids: &[TraceId]) -> Result<Vec<TraceId>, StoreError> {
+        let Some(pid) = self.existing_partition(part) else { return Ok(Vec::new()) };
+        Ok(ids.iter().filter(|t| self.shards[shard_of(t)].lock().traces.contains_key(&(pid, **t))).copied().collect())
     }
 
-    async fn get_traces(
-        &self,
-        part: &Partition,
-        ids: &[TraceId],
-    ) -> Result<Vec<StoredTrace>, StoreError> {
-        let Some(pid) = self.existing_partition(part) else {
-            return Ok(Vec::new());
-        };
+    async fn get_traces(&self, part: &Partition, ids: &[TraceId]) -> Result<Vec<StoredTrace>, StoreError> {
+        let Some(pid) = self.existing_partition(part) else { return Ok(Vec::new()) };
         let mut out = Vec::with_capacity(ids.len());
         for tid in ids {
             let shard = self.shards[shard_of(tid)].lock();
             if let Some(e) = shard.traces.get(&(pid, *tid)) {
-                let packed: Vec<(SegmentId, bool, Option<SegmentId>, Packing, u32, Box<[u8]>)> = e
-                    .docs
-                    .iter()
-                    .map(|d| {
-                        (
-                            d.id,
-                            d.is_segment,
-                            d.parent_id(),
-                            d.packing,
-                            d.raw_len,
-                            d.body.clone(),
-                        )
-                    })
-                    .collect();
-                let (start, last, limit_exceeded) = (e.start, e.last, e.limit_exceeded);
+                type Packed = (SegmentId, bool, Option<SegmentId>, Packing, u32, Box<[u8]>);
+                let packed: Vec<Packed> = e.docs.iter().map(|d| (d.id, d.is_segment, d.parent_id(), d.packing, d.raw_len, d.body.clone())).collect();
+                let (start, last, limit_exceeded) = (e.start(), e.last(), e.limit_exceeded);
                 drop(shard);
                 let docs = packed
                     .into_iter()
                     .map(|(id, is_segment, parent_id, packing, raw_len, body)| {
-                        let json = String::from_utf8(self.doc_packer.unpack(
-                            packing,
-                            &body,
-                            raw_len as usize,
-                        ))
-                        .unwrap_or_default();
-                        StoredDocument {
-                            id,
-                            is_segment,
-                            parent_id,
-                            json,
-                        }
+                        let json = String::from_utf8(self.doc_packer.unpack(packing, &body, raw_len as usize)).unwrap_or_default();
+                        StoredDocument { id, is_segment, parent_id, json }
                     })
                     .collect();
-                out.push(StoredTrace {
-                    trace_id: *tid,
-                    docs,
-                    start,
-                    last,
-                    limit_exceeded,
-                });
+                out.push(StoredTrace { trace_id: *tid, docs, start, last, limit_exceeded });
             }
         }
         Ok(out)
     }
 
-    async fn scan_summaries(
-        &self,
-        part: &Partition,
-        q: &SummaryQuery,
-    ) -> Result<SummaryPage, StoreError> {
-        let Some(pid) = self.existing_partition(part) else {
-            return Ok(SummaryPage::default());
-        };
-        let mut cands = Vec::new();
-        for shard in self.shards.iter() {
-            let shard = shard.lock();
-            self.scan_shard(&shard, pid, q, &mut cands);
-        }
-        cands.sort_unstable_by_key(|c| std::cmp::Reverse((c.0, c.1)));
-        let mut page = SummaryPage::default();
-        let mut consumed = 0;
-        for c in cands.iter_mut() {
-            if page.items.len() >= q.limit {
-                break;
-            }
-            consumed += 1;
-            if let Some(item) = c.2.take() {
-                page.items.push(item);
-            }
-        }
-        page.scanned = consumed as u64;
-        if page.items.len() >= q.limit {
-            let last = page.items.last().expect("limit is at least one");
-            page.next = Some(Cursor {
-                key: last.key,
-                trace_id: last.trace_id,
-            });
-        }
-        Ok(page)
+    async fn scan_summaries(&self, part: &Partition, q: &SummaryQuery) -> Result<SummaryPage, StoreError> {
+        let Some(pid) = self.existing_partition(part) else { return Ok(SummaryPage::default()) };
+        Ok(scan::scan(&self.shards, pid, q))
     }
 
     async fn sweep(&self) -> Result<u64, StoreError> {
-        let cutoff = self
-            .clock
-            .now_micros()
-            .saturating_sub(self.limits.retention_micros);
+        let cutoff = self.clock.now_micros().saturating_sub(self.limits.retention_micros);
         let mut dropped = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
-            let stale: Vec<Key> = shard
-                .traces
-                .iter()
-                .filter(|(_, e)| e.received < cutoff)
-                .map(|(k, _)| *k)
-                .collect();
+            let stale: Vec<Key> = shard.traces.iter().filter(|(_, e)| e.received < cutoff).map(|(k, _)| *k).collect();
             let mut removed = Vec::with_capacity(stale.len());
             for k in &stale {
                 if let Some(e) = Self::remove_trace(&mut shard, k) {
-                    removed.push((e.start, k.0, k.1));
+                    removed.push((e.start(), k.0, k.1));
                     self.forget(&e);
                     dropped += 1;
                 }

@@ -7,6 +7,9 @@ pub mod memory;
 pub mod packing;
 
 use crate::model::segment::{Rejection, ValidDoc};
+use crate::model::selection::TraceFilter;
+use crate::model::summary::TraceSummary;
+use std::sync::Arc;
 use crate::model::{Micros, SegmentId, TraceId};
 
 /// State is partitioned by account and region, as in AWS.
@@ -65,7 +68,7 @@ pub struct Cursor {
     pub trace_id: TraceId,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SummaryQuery {
     pub range: TimeRangeType,
     pub start: Micros,
@@ -74,6 +77,8 @@ pub struct SummaryQuery {
     pub limit: usize,
     /// Keep only traces whose id hash falls below this fraction (FixedRate sampling).
     pub sample_rate: Option<f64>,
+    /// Keep only traces this filter accepts.
+    pub filter: Option<Arc<dyn TraceFilter>>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,8 +86,7 @@ pub struct SummaryItem {
     pub trace_id: TraceId,
     pub key: Micros,
     pub revision: u32,
-    /// The summary as rendered at ingest (`model::summary::render`).
-    pub rendered: String,
+    pub summary: Arc<TraceSummary>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -91,6 +95,9 @@ pub struct SummaryPage {
     /// Traces looked at for this page, matching or not.
     pub scanned: u64,
     pub next: Option<Cursor>,
+    /// Set when the page stopped at the scan budget rather than at its size: the time the
+    /// scan reached (what X-Ray reports as `ApproximateTime`).
+    pub reached: Option<Micros>,
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]

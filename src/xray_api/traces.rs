@@ -5,11 +5,15 @@ use super::error::ApiError;
 use super::token;
 use crate::ingest::ingest;
 use crate::model::processed::{StoredDoc, process};
+use crate::model::render::render;
+use crate::model::selection::TraceFilter;
+use crate::query;
 use crate::model::time::{micros_to_secs, secs_to_micros};
 use crate::model::{Micros, TraceId};
 use crate::store::{Cursor, Partition, SummaryQuery, TimeRangeType};
 use serde_json::{Value, json};
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// The real service refuses more documents than this in one call.
 pub const MAX_DOCUMENTS_PER_PUT: usize = 50;
@@ -175,11 +179,7 @@ pub async fn get_trace_summaries(
         }
     };
     let filter = req["FilterExpression"].as_str().unwrap_or("");
-    if !filter.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "FilterExpression is not supported yet by xray-gateway; send the request without it to list every trace in the window.",
-        ));
-    }
+    let compiled = compile_filter(st, part, filter)?;
     let strategy = &req["SamplingStrategy"];
     let sampling_on = req["Sampling"].as_bool().unwrap_or(strategy.is_object());
     let (mut scan_start, mut sample_rate) = (start, None);
@@ -229,13 +229,15 @@ pub async fn get_trace_summaries(
         after,
         limit: SUMMARIES_PER_PAGE,
         sample_rate,
+        filter: compiled,
     };
     let page = st.store.scan_summaries(part, &q).await?;
-    // Summaries were rendered at ingest; only the query-dependent members are added here.
+    // Summaries are rendered from what ingest computed; the query adds Id, Revision and
+    // MatchedEventTime.
     let mut out = String::with_capacity(
         page.items
             .iter()
-            .map(|i| i.rendered.len() + 96)
+            .map(|_| 1200)
             .sum::<usize>()
             + 256,
     );
@@ -244,11 +246,8 @@ pub async fn get_trace_summaries(
         if n > 0 {
             out.push(',');
         }
-        let members = item
-            .rendered
-            .trim()
-            .trim_start_matches('{')
-            .trim_end_matches('}');
+        let rendered = render(&item.summary);
+        let members = rendered.trim_start_matches('{').trim_end_matches('}');
         let _ = write!(
             out,
             "{{\"Id\":\"{}\",{members},\"Revision\":{}",
@@ -263,9 +262,10 @@ pub async fn get_trace_summaries(
         }
         out.push('}');
     }
-    let approximate = match page.next {
-        Some(c) => micros_to_secs(c.key),
-        None => micros_to_secs(start),
+    let approximate = match (page.reached, page.next) {
+        (Some(t), _) => micros_to_secs(t),
+        (None, Some(c)) => micros_to_secs(c.key),
+        (None, None) => micros_to_secs(start),
     };
     let _ = write!(
         out,
@@ -279,4 +279,16 @@ pub async fn get_trace_summaries(
     }
     out.push('}');
     Ok(out)
+}
+
+/// Parses, checks and compiles a filter expression; an empty one means "every trace".
+pub fn compile_filter(st: &ApiState, part: &Partition, text: &str) -> Result<Option<Arc<dyn TraceFilter>>, ApiError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let expr = query::parse(text).map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
+    let groups = |by, name: &str| st.group_filter(part, by, name);
+    let expr = query::resolve_groups(expr, &groups).map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
+    let filter = query::compile(&expr).map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
+    Ok(Some(Arc::new(filter)))
 }

@@ -153,7 +153,7 @@ def test_bad_requests_are_invalid_request_exceptions(xray):
     now = time.time()
     cases = [
         dict(StartTime=now, EndTime=now - 10),
-        dict(StartTime=now - 10, EndTime=now, FilterExpression='service("api")'),
+        dict(StartTime=now - 10, EndTime=now, FilterExpression='service("api") {'),
         dict(StartTime=now - 10, EndTime=now, NextToken="garbage"),
         dict(StartTime=now - 10, EndTime=now, SamplingStrategy={"Name": "Nope", "Value": 1}),
     ]

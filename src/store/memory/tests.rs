@@ -1,4 +1,5 @@
 use super::*;
+use crate::store::{Cursor, SummaryQuery, TimeRangeType};
 use crate::model::segment::validate;
 use std::sync::atomic::AtomicI64;
 
@@ -60,6 +61,7 @@ fn query(range: TimeRangeType, start: f64, end: f64, limit: usize) -> SummaryQue
         after: None,
         limit,
         sample_rate: None,
+        filter: None,
     }
 }
 
@@ -87,7 +89,7 @@ async fn complete_replaces_in_progress_and_never_the_reverse() {
         .scan_summaries(&part(), &query(TimeRangeType::TraceId, 0.0, 1000.0, 10))
         .await
         .unwrap();
-    assert!(page.items[0].rendered.contains(r#""IsPartial":false"#));
+    assert!(!page.items[0].summary.has(crate::model::summary::flag::PARTIAL));
     assert_eq!(s.stats().documents, 1);
 }
 
