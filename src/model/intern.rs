@@ -31,7 +31,10 @@ struct Table<K> {
 
 impl<K: Clone + Eq + std::hash::Hash> Table<K> {
     fn new() -> Self {
-        Table { ids: FxHashMap::default(), values: Vec::new() }
+        Table {
+            ids: FxHashMap::default(),
+            values: Vec::new(),
+        }
     }
 }
 
@@ -68,11 +71,20 @@ pub fn lookup(s: &str) -> Option<Sym> {
 }
 
 pub fn text(s: Sym) -> Arc<str> {
-    strings().read().values.get(s.0 as usize).cloned().unwrap_or_else(|| Arc::from(""))
+    strings()
+        .read()
+        .values
+        .get(s.0 as usize)
+        .cloned()
+        .unwrap_or_else(|| Arc::from(""))
 }
 
 pub fn service(name: &str, account: Option<&str>, kind: Option<&str>) -> Sid {
-    let key = ServiceKey { name: sym(name), account: account.map(sym), kind: kind.map(sym) };
+    let key = ServiceKey {
+        name: sym(name),
+        account: account.map(sym),
+        kind: kind.map(sym),
+    };
     if let Some(&id) = services().read().ids.get(&key) {
         return Sid(id);
     }
@@ -87,7 +99,16 @@ pub fn service(name: &str, account: Option<&str>, kind: Option<&str>) -> Sid {
 }
 
 pub fn service_key(s: Sid) -> ServiceKey {
-    services().read().values.get(s.0 as usize).cloned().unwrap_or(ServiceKey { name: sym(""), account: None, kind: None })
+    services()
+        .read()
+        .values
+        .get(s.0 as usize)
+        .cloned()
+        .unwrap_or(ServiceKey {
+            name: sym(""),
+            account: None,
+            kind: None,
+        })
 }
 
 #[cfg(test)]

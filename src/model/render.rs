@@ -70,8 +70,14 @@ impl Serialize for Annotations<'_> {
                 let mut q = s.serialize_seq(Some(self.0.len()))?;
                 for (v, sids) in self.0 {
                     let mut m = serde_json::Map::new();
-                    m.insert("AnnotationValue".into(), serde_json::to_value(Value(v)).unwrap_or_default());
-                    m.insert("ServiceIds".into(), serde_json::to_value(Sids(sids)).unwrap_or_default());
+                    m.insert(
+                        "AnnotationValue".into(),
+                        serde_json::to_value(Value(v)).unwrap_or_default(),
+                    );
+                    m.insert(
+                        "ServiceIds".into(),
+                        serde_json::to_value(Sids(sids)).unwrap_or_default(),
+                    );
                     q.serialize_element(&m)?;
                 }
                 q.end()
@@ -189,11 +195,23 @@ impl Serialize for WireSummary<'_> {
             .collect();
         m.serialize_entry("Users", &users)?;
         m.serialize_entry("ServiceIds", &Sids(&t.services))?;
-        let arns: Vec<serde_json::Value> = t.resource_arns.iter().map(|a| serde_json::json!({"ARN": a.as_ref()})).collect();
+        let arns: Vec<serde_json::Value> = t
+            .resource_arns
+            .iter()
+            .map(|a| serde_json::json!({"ARN": a.as_ref()}))
+            .collect();
         m.serialize_entry("ResourceARNs", &arns)?;
-        let ids: Vec<serde_json::Value> = t.instance_ids.iter().map(|i| serde_json::json!({"Id": i.as_ref()})).collect();
+        let ids: Vec<serde_json::Value> = t
+            .instance_ids
+            .iter()
+            .map(|i| serde_json::json!({"Id": i.as_ref()}))
+            .collect();
         m.serialize_entry("InstanceIds", &ids)?;
-        let zones: Vec<serde_json::Value> = t.availability_zones.iter().map(|z| serde_json::json!({"Name": Text(*z)})).collect();
+        let zones: Vec<serde_json::Value> = t
+            .availability_zones
+            .iter()
+            .map(|z| serde_json::json!({"Name": Text(*z)}))
+            .collect();
         m.serialize_entry("AvailabilityZones", &zones)?;
         if let Some(e) = t.entry_point {
             m.serialize_entry("EntryPoint", &ServiceIdOf(e))?;

@@ -78,7 +78,13 @@ pub fn index_terms(s: &TraceSummary, out: &mut Vec<Term>) {
     if let Some(st) = s.http.as_ref().and_then(|h| h.status) {
         out.push(Term::HttpStatus(st));
     }
-    for f in [flag::FAULT, flag::ERROR, flag::THROTTLE, flag::PARTIAL, flag::INFERRED] {
+    for f in [
+        flag::FAULT,
+        flag::ERROR,
+        flag::THROTTLE,
+        flag::PARTIAL,
+        flag::INFERRED,
+    ] {
         if s.has(f) {
             out.push(Term::Flag(f));
         }

@@ -176,7 +176,12 @@ fn entity_flags(e: &Entity<'_>) -> u8 {
 }
 
 fn http_status(e: &Entity<'_>) -> Option<u16> {
-    e.http.as_ref()?.response.as_ref()?.status.and_then(|s| u16::try_from(s).ok())
+    e.http
+        .as_ref()?
+        .response
+        .as_ref()?
+        .status
+        .and_then(|s| u16::try_from(s).ok())
 }
 
 fn secs_of(d: Option<Micros>) -> f64 {
@@ -186,7 +191,12 @@ fn secs_of(d: Option<Micros>) -> f64 {
 fn row_of(tree: &Tree<'_>, i: usize, sid: Sid, extra: u8) -> SegmentRow {
     let n = &tree.nodes[i];
     let partial = if n.end.is_none() { flag::PARTIAL } else { 0 };
-    SegmentRow { sid, flags: entity_flags(n.e) | partial | extra, http_status: http_status(n.e), duration: secs_of(n.duration()) }
+    SegmentRow {
+        sid,
+        flags: entity_flags(n.e) | partial | extra,
+        http_status: http_status(n.e),
+        duration: secs_of(n.duration()),
+    }
 }
 
 /// Computes the summary of a trace from all its current documents (one per segment id).
@@ -194,12 +204,19 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
     let tree = Tree::build(docs);
     let mut s = TraceSummary {
         start: docs.iter().map(|d| d.start).min().unwrap_or(0),
-        last: docs.iter().map(|d| d.end.unwrap_or(d.start)).max().unwrap_or(0),
+        last: docs
+            .iter()
+            .map(|d| d.end.unwrap_or(d.start))
+            .max()
+            .unwrap_or(0),
         ..TraceSummary::default()
     };
     let (mut services, mut rows, mut edges) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut users, mut arns, mut instances, mut zones) = (Vec::<UserEntry>::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut annotations: Vec<(Sym, Vec<(Scalar, Vec<Sid>)>)> = Vec::new();
+    let (mut users, mut arns, mut instances, mut zones) =
+        (Vec::<UserEntry>::new(), Vec::new(), Vec::new(), Vec::new());
+    // Per key, each distinct value with the services that carried it.
+    type Values = Vec<(Scalar, Vec<Sid>)>;
+    let mut annotations: Vec<(Sym, Values)> = Vec::new();
     let mut flags = 0;
 
     for (i, n) in tree.nodes.iter().enumerate() {
@@ -214,7 +231,13 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
                 if let Some(from) = tree.owner_service(p) {
                     let caller = if tree.nodes[p].is_segment { i } else { p };
                     let r = row_of(&tree, caller, sid, 0);
-                    edges.push(EdgeRow { from, to: sid, flags: r.flags, http_status: r.http_status, duration: r.duration });
+                    edges.push(EdgeRow {
+                        from,
+                        to: sid,
+                        flags: r.flags,
+                        http_status: r.http_status,
+                        duration: r.duration,
+                    });
                 }
             }
         } else if let Some(inferred) = tree.inferred_service(i) {
@@ -223,11 +246,22 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
             let r = row_of(&tree, i, inferred, flag::INFERRED);
             rows.push(r);
             if let Some(from) = owner {
-                edges.push(EdgeRow { from, to: inferred, flags: r.flags, http_status: r.http_status, duration: r.duration });
+                edges.push(EdgeRow {
+                    from,
+                    to: inferred,
+                    flags: r.flags,
+                    http_status: r.http_status,
+                    duration: r.duration,
+                });
             }
         }
         flags |= entity_flags(e) & flag::THROTTLE;
-        let traced = e.traced == Some(true) || e.http.as_ref().and_then(|h| h.request.as_ref()).and_then(|r| r.traced) == Some(true);
+        let traced = e.traced == Some(true)
+            || e.http
+                .as_ref()
+                .and_then(|h| h.request.as_ref())
+                .and_then(|r| r.traced)
+                == Some(true);
         if n.end.is_none() || (traced && !n.is_segment && !tree.has_callee_segment(i)) {
             flags |= flag::PARTIAL;
         }
@@ -238,7 +272,10 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
                         u.services = u.services.iter().copied().chain([o]).collect();
                     }
                 }
-                None => users.push(UserEntry { name: user.into(), services: owner.into_iter().collect() }),
+                None => users.push(UserEntry {
+                    name: user.into(),
+                    services: owner.into_iter().collect(),
+                }),
             }
         }
         if let Some(arn) = e.resource_arn.as_deref() {
@@ -295,7 +332,9 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
         let e = n.e;
         s.entry_point = Some(tree.service_of(r));
         flags |= entity_flags(e) & (flag::FAULT | flag::ERROR);
-        s.response_time = n.end.map(|end| micros_to_secs(end - n.start.unwrap_or(end)));
+        s.response_time = n
+            .end
+            .map(|end| micros_to_secs(end - n.start.unwrap_or(end)));
         if let Some(h) = &e.http {
             let req = h.request.as_ref();
             let http = Http {
@@ -326,7 +365,13 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
     s.availability_zones = zones.into();
     s.annotations = annotations
         .into_iter()
-        .map(|(key, values)| AnnotationEntry { key, values: values.into_iter().map(|(v, sids)| (v, sids.into())).collect() })
+        .map(|(key, values)| AnnotationEntry {
+            key,
+            values: values
+                .into_iter()
+                .map(|(v, sids)| (v, sids.into()))
+                .collect(),
+        })
         .collect();
     s
 }
@@ -337,7 +382,10 @@ fn exceptions_of(e: &Entity<'_>) -> (Box<[RcException]>, bool) {
             let ex = d.exceptions.as_deref().unwrap_or(&[]);
             (
                 ex.iter()
-                    .map(|x| RcException { name: x.kind.as_deref().map(Into::into), message: x.message.as_deref().map(Into::into) })
+                    .map(|x| RcException {
+                        name: x.kind.as_deref().map(Into::into),
+                        message: x.message.as_deref().map(Into::into),
+                    })
                     .collect(),
                 ex.iter().any(|x| x.remote == Some(true)),
             )
@@ -367,7 +415,11 @@ fn flag_root_causes(tree: &Tree<'_>, f: u8, impacting: bool) -> Box<[RootCause]>
             .into_iter()
             .map(|p| {
                 let pn = &tree.nodes[p];
-                let (exceptions, remote_ex) = if p == i { exceptions_of(pn.e) } else { (Box::default(), false) };
+                let (exceptions, remote_ex) = if p == i {
+                    exceptions_of(pn.e)
+                } else {
+                    (Box::default(), false)
+                };
                 RcEntity {
                     name: name_sym(pn),
                     exceptions: Some(exceptions),
@@ -377,7 +429,11 @@ fn flag_root_causes(tree: &Tree<'_>, f: u8, impacting: bool) -> Box<[RootCause]>
             })
             .collect();
         let cause = RootCause {
-            services: Box::new([RcService { sid: tree.service_of(owner), inferred: false, path }]),
+            services: Box::new([RcService {
+                sid: tree.service_of(owner),
+                inferred: false,
+                path,
+            }]),
             client_impacting: impacting,
         };
         push_unique(&mut out, cause);
@@ -402,14 +458,26 @@ fn response_time_root_cause(tree: &Tree<'_>, root: usize) -> Option<RootCause> {
                 remote: is_remote_call(n.e).then_some(true),
             });
         }
-        let next = n.children.iter().copied().filter(|&c| tree.nodes[c].duration().is_some()).max_by_key(|&c| tree.nodes[c].duration());
+        let next = n
+            .children
+            .iter()
+            .copied()
+            .filter(|&c| tree.nodes[c].duration().is_some())
+            .max_by_key(|&c| tree.nodes[c].duration());
         match next {
             Some(c) => cur = c,
             None => break,
         }
     }
     Some(RootCause {
-        services: services.into_iter().map(|(sid, path)| RcService { sid, inferred: false, path: path.into() }).collect(),
+        services: services
+            .into_iter()
+            .map(|(sid, path)| RcService {
+                sid,
+                inferred: false,
+                path: path.into(),
+            })
+            .collect(),
         client_impacting: true,
     })
 }

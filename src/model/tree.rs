@@ -77,7 +77,11 @@ impl<'d> Tree<'d> {
                     id: e.id.as_deref().and_then(SegmentId::parse),
                     is_segment,
                     start: secs(e.start_time),
-                    end: if e.in_progress == Some(true) { None } else { secs(e.end_time) },
+                    end: if e.in_progress == Some(true) {
+                        None
+                    } else {
+                        secs(e.end_time)
+                    },
                     parent,
                     children: Vec::new(),
                     owner: None,
@@ -92,7 +96,11 @@ impl<'d> Tree<'d> {
                 }
             }
         }
-        let by_id: FxHashMap<SegmentId, usize> = nodes.iter().enumerate().filter_map(|(i, n)| Some((n.id?, i))).collect();
+        let by_id: FxHashMap<SegmentId, usize> = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((n.id?, i)))
+            .collect();
         for (d, &root) in docs.iter().zip(&doc_roots) {
             if let Some(&p) = d.parent_id.as_ref().and_then(|pid| by_id.get(pid)) {
                 if p != root && !is_ancestor(&nodes, root, p) {
@@ -121,7 +129,11 @@ impl<'d> Tree<'d> {
 
     pub fn service_of(&self, seg: usize) -> Sid {
         let e = self.nodes[seg].e;
-        intern::service(e.name.as_deref().unwrap_or(""), e.aws.as_ref().and_then(|a| a.account_id.as_deref()), e.origin.as_deref())
+        intern::service(
+            e.name.as_deref().unwrap_or(""),
+            e.aws.as_ref().and_then(|a| a.account_id.as_deref()),
+            e.origin.as_deref(),
+        )
     }
 
     pub fn owner_service(&self, i: usize) -> Option<Sid> {
@@ -129,7 +141,10 @@ impl<'d> Tree<'d> {
     }
 
     pub fn has_callee_segment(&self, i: usize) -> bool {
-        self.nodes[i].children.iter().any(|&c| self.nodes[c].is_segment)
+        self.nodes[i]
+            .children
+            .iter()
+            .any(|&c| self.nodes[c].is_segment)
     }
 
     /// A downstream call X-Ray shows as an inferred node unless its callee sent a segment.

@@ -9,18 +9,46 @@ pub enum Expr {
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
     /// `fault`, `fault = false`, `root != true` (stored as the value that makes it true).
-    Bool { kw: BoolKw, value: bool },
-    Num { kw: NumKw, op: Op, value: f64 },
+    Bool {
+        kw: BoolKw,
+        value: bool,
+    },
+    Num {
+        kw: NumKw,
+        op: Op,
+        value: f64,
+    },
     /// A string keyword; without a test it means "is set".
-    Str { kw: StrKw, test: Option<(Op, String)> },
+    Str {
+        kw: StrKw,
+        test: Option<(Op, String)>,
+    },
     /// `annotation.KEY`; without a test it means "is present".
-    Annotation { key: String, test: Option<(Op, Literal)> },
+    Annotation {
+        key: String,
+        test: Option<(Op, Literal)>,
+    },
     /// `service()`, `service("name")`, `service(id(...))`, with an optional `{ block }`.
-    Service { node: Option<NodeSel>, block: Option<Box<Expr>> },
-    Edge { from: NodeSel, to: NodeSel, block: Option<Box<Expr>> },
+    Service {
+        node: Option<NodeSel>,
+        block: Option<Box<Expr>>,
+    },
+    Edge {
+        from: NodeSel,
+        to: NodeSel,
+        block: Option<Box<Expr>>,
+    },
     /// `group.name = "g"` / `group.arn != "arn"`: the group's own filter, inlined.
-    Group { by: GroupBy, negated: bool, value: String },
-    RootCause { kind: RcKind, level: RcLevel, block: Box<Expr> },
+    Group {
+        by: GroupBy,
+        negated: bool,
+        value: String,
+    },
+    RootCause {
+        kind: RcKind,
+        level: RcLevel,
+        block: Box<Expr>,
+    },
     /// `rootcause.json = #[...]`: a partial-match pattern over the root causes.
     RootCauseJson(serde_json::Value),
 }
@@ -50,7 +78,11 @@ pub enum NodeSel {
     /// `"name"`
     Name(String),
     /// `id(name: ..., type: ..., account.id: ...)`, every argument optional.
-    Id { name: Option<String>, kind: Option<String>, account: Option<String> },
+    Id {
+        name: Option<String>,
+        kind: Option<String>,
+        account: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,7 +219,11 @@ impl fmt::Display for NodeSel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NodeSel::Name(n) => write!(f, "{}", Quoted(n)),
-            NodeSel::Id { name, kind, account } => {
+            NodeSel::Id {
+                name,
+                kind,
+                account,
+            } => {
                 let mut args = Vec::new();
                 if let Some(n) = name {
                     args.push(format!("name: {}", Quoted(n)));
@@ -207,7 +243,12 @@ impl fmt::Display for NodeSel {
 /// Annotation keys print as `annotation.KEY` when they read as one word, else bracketed.
 pub fn simple_key(key: &str) -> bool {
     let mut parts = key.split('.');
-    parts.all(|p| p.bytes().next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'))
+    parts.all(|p| {
+        p.bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+            && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    })
 }
 
 fn block(f: &mut fmt::Formatter<'_>, b: &Option<Box<Expr>>) -> fmt::Result {
@@ -227,7 +268,10 @@ impl fmt::Display for Expr {
             Expr::Bool { kw, value: false } => write!(f, "{} = false", kw.text()),
             Expr::Num { kw, op, value } => write!(f, "{} {} {value}", kw.text(), op.text()),
             Expr::Str { kw, test: None } => f.write_str(kw.text()),
-            Expr::Str { kw, test: Some((op, v)) } => write!(f, "{} {} {}", kw.text(), op.text(), Quoted(v)),
+            Expr::Str {
+                kw,
+                test: Some((op, v)),
+            } => write!(f, "{} {} {}", kw.text(), op.text(), Quoted(v)),
             Expr::Annotation { key, test } => {
                 if simple_key(key) {
                     write!(f, "annotation.{key}")?;
@@ -252,9 +296,18 @@ impl fmt::Display for Expr {
             }
             Expr::Group { by, negated, value } => {
                 let by = if *by == GroupBy::Name { "name" } else { "arn" };
-                write!(f, "group.{by} {} {}", if *negated { "!=" } else { "=" }, Quoted(value))
+                write!(
+                    f,
+                    "group.{by} {} {}",
+                    if *negated { "!=" } else { "=" },
+                    Quoted(value)
+                )
             }
-            Expr::RootCause { kind, level, block: b } => write!(f, "rootcause.{}.{} {{ {b} }}", kind.text(), level.text()),
+            Expr::RootCause {
+                kind,
+                level,
+                block: b,
+            } => write!(f, "rootcause.{}.{} {{ {b} }}", kind.text(), level.text()),
             Expr::RootCauseJson(v) => write!(f, "rootcause.json = #{v}"),
         }
     }

@@ -43,39 +43,70 @@ pub fn bool_kw(kw: BoolKw, scope: Scope) -> Result<(), String> {
     use BoolKw::*;
     let ok = match scope {
         Scope::Trace => matches!(kw, Ok | Error | Fault | Throttle | Partial | Inferred),
-        Scope::Service => matches!(kw, Ok | Error | Fault | Throttle | Partial | Inferred | Root),
+        Scope::Service => matches!(
+            kw,
+            Ok | Error | Fault | Throttle | Partial | Inferred | Root
+        ),
         Scope::Edge => matches!(kw, Ok | Error | Fault | Throttle | Partial | Inferred),
         Scope::RootCause(_, RcLevel::Service) => matches!(kw, Inferred | First | Last),
         Scope::RootCause(_, RcLevel::Entity) => matches!(kw, Remote | First | Last),
         Scope::RootCause(_, RcLevel::Exception) => matches!(kw, First | Last),
     };
-    if ok { Result::Ok(()) } else { refuse(kw.text(), scope) }
+    if ok {
+        Result::Ok(())
+    } else {
+        refuse(kw.text(), scope)
+    }
 }
 
 pub fn num_kw(kw: NumKw, scope: Scope) -> Result<(), String> {
     use NumKw::*;
     let ok = match scope {
-        Scope::Trace | Scope::Service | Scope::Edge => matches!(kw, ResponseTime | Duration | HttpStatus),
+        Scope::Trace | Scope::Service | Scope::Edge => {
+            matches!(kw, ResponseTime | Duration | HttpStatus)
+        }
         Scope::RootCause(RcKind::ResponseTime, RcLevel::Entity) => matches!(kw, Index | Coverage),
         Scope::RootCause(..) => kw == Index,
     };
-    if ok { Result::Ok(()) } else { refuse(kw.text(), scope) }
+    if ok {
+        Result::Ok(())
+    } else {
+        refuse(kw.text(), scope)
+    }
 }
 
 pub fn str_kw(kw: StrKw, scope: Scope) -> Result<(), String> {
     use StrKw::*;
     let ok = match scope {
-        Scope::Trace => matches!(kw, HttpUrl | HttpMethod | HttpUserAgent | HttpClientIp | User | AvailabilityZone | InstanceId | ResourceArn),
+        Scope::Trace => matches!(
+            kw,
+            HttpUrl
+                | HttpMethod
+                | HttpUserAgent
+                | HttpClientIp
+                | User
+                | AvailabilityZone
+                | InstanceId
+                | ResourceArn
+        ),
         Scope::Service => matches!(kw, Name | Type),
         Scope::Edge => false,
         Scope::RootCause(_, RcLevel::Service) => matches!(kw, Name | Type),
         Scope::RootCause(_, RcLevel::Entity) => kw == Name,
         Scope::RootCause(_, RcLevel::Exception) => matches!(kw, Name | Message),
     };
-    if ok { Result::Ok(()) } else { refuse(kw.text(), scope) }
+    if ok {
+        Result::Ok(())
+    } else {
+        refuse(kw.text(), scope)
+    }
 }
 
 /// Annotations, `service()`, `edge()`, groups and root causes: top level only.
 pub fn trace_only(word: &str, scope: Scope) -> Result<(), String> {
-    if scope == Scope::Trace { Ok(()) } else { refuse(word, scope) }
+    if scope == Scope::Trace {
+        Ok(())
+    } else {
+        refuse(word, scope)
+    }
 }

@@ -11,7 +11,9 @@ use super::ast::{BoolKw, Expr, Literal, NodeSel, NumKw, Op, RcKind, RcLevel, Str
 use crate::model::intern::{self, Sid, Sym};
 use crate::model::render::RootCausesOf;
 use crate::model::selection::{Plan, Term, TraceFilter, text_hash, value_hash};
-use crate::model::summary::{EdgeRow, RcEntity, RcException, RcService, RootCause, Scalar, SegmentRow, TraceSummary, flag};
+use crate::model::summary::{
+    EdgeRow, RcEntity, RcException, RcService, RootCause, Scalar, SegmentRow, TraceSummary, flag,
+};
 
 /// A node selector with its strings resolved; `Some(None)` names a string no trace carries.
 #[derive(Debug, Clone)]
@@ -25,8 +27,20 @@ impl Sel {
     fn new(n: &NodeSel) -> Sel {
         let r = |s: &Option<String>| s.as_deref().map(intern::lookup);
         match n {
-            NodeSel::Name(name) => Sel { name: Some(intern::lookup(name)), kind: None, account: None },
-            NodeSel::Id { name, kind, account } => Sel { name: r(name), kind: r(kind), account: r(account) },
+            NodeSel::Name(name) => Sel {
+                name: Some(intern::lookup(name)),
+                kind: None,
+                account: None,
+            },
+            NodeSel::Id {
+                name,
+                kind,
+                account,
+            } => Sel {
+                name: r(name),
+                kind: r(kind),
+                account: r(account),
+            },
         }
     }
 
@@ -74,7 +88,10 @@ pub struct Filter {
 
 /// Compiles `e`; fails on group references that were not resolved.
 pub fn compile(e: &Expr) -> Result<Filter, String> {
-    Ok(Filter { f: lower(e)?, text: e.to_string() })
+    Ok(Filter {
+        f: lower(e)?,
+        text: e.to_string(),
+    })
 }
 
 fn lower(e: &Expr) -> Result<F, String> {
@@ -87,8 +104,15 @@ fn lower(e: &Expr) -> Result<F, String> {
         Expr::Num { kw, op, value } => F::Num(*kw, *op, *value),
         Expr::Str { kw, test } => F::Str(*kw, test.clone()),
         Expr::Annotation { key, test } => F::Annotation(intern::lookup(key), test.clone()),
-        Expr::Service { node, block } => F::Service(node.as_ref().map(Sel::new), block.as_deref().map(b).transpose()?),
-        Expr::Edge { from, to, block } => F::Edge(Sel::new(from), Sel::new(to), block.as_deref().map(b).transpose()?),
+        Expr::Service { node, block } => F::Service(
+            node.as_ref().map(Sel::new),
+            block.as_deref().map(b).transpose()?,
+        ),
+        Expr::Edge { from, to, block } => F::Edge(
+            Sel::new(from),
+            Sel::new(to),
+            block.as_deref().map(b).transpose()?,
+        ),
         Expr::RootCause { kind, level, block } => F::RootCause(*kind, *level, b(block)?),
         Expr::RootCauseJson(v) => F::RootCauseJson(v.clone()),
         Expr::Group { value, .. } => return Err(format!("group {value:?} was not resolved")),
@@ -107,7 +131,9 @@ enum Cx<'a> {
 }
 
 fn num_cmp(have: Option<f64>, op: Op, want: f64) -> bool {
-    let Some(h) = have.filter(|h| !h.is_nan()) else { return false };
+    let Some(h) = have.filter(|h| !h.is_nan()) else {
+        return false;
+    };
     match op {
         Op::Eq => h == want,
         Op::Ne => h != want,
@@ -162,7 +188,9 @@ fn service_str(sid: Sid, kw: StrKw) -> Option<std::sync::Arc<str>> {
 }
 
 fn annotation_test(s: &TraceSummary, key: Option<Sym>, test: &Option<(Op, Literal)>) -> bool {
-    let Some(a) = key.and_then(|k| s.annotations.iter().find(|a| a.key == k)) else { return false };
+    let Some(a) = key.and_then(|k| s.annotations.iter().find(|a| a.key == k)) else {
+        return false;
+    };
     let Some((op, want)) = test else { return true };
     let one = |v: &Scalar| match (v, want) {
         (Scalar::String(h), Literal::Str(w)) => str_cmp(h, *op, w),
@@ -200,8 +228,12 @@ fn causes(s: &TraceSummary, kind: RcKind) -> &[RootCause] {
 fn json_matches(pattern: &serde_json::Value, value: &serde_json::Value) -> bool {
     use serde_json::Value as V;
     match (pattern, value) {
-        (V::Object(p), V::Object(v)) => p.iter().all(|(k, pv)| v.get(k).is_some_and(|vv| json_matches(pv, vv))),
-        (V::Array(p), V::Array(v)) => p.len() == v.len() && p.iter().zip(v).all(|(a, b)| json_matches(a, b)),
+        (V::Object(p), V::Object(v)) => p
+            .iter()
+            .all(|(k, pv)| v.get(k).is_some_and(|vv| json_matches(pv, vv))),
+        (V::Array(p), V::Array(v)) => {
+            p.len() == v.len() && p.iter().zip(v).all(|(a, b)| json_matches(a, b))
+        }
         (V::Number(a), V::Number(b)) => a.as_f64() == b.as_f64(),
         (a, b) => a == b,
     }
@@ -225,13 +257,21 @@ impl F {
                     sel.as_ref().is_none_or(|x| x.matches(sid))
                         && match block {
                             None => true,
-                            Some(b) => s.rows.iter().filter(|r| r.sid == sid).any(|r| b.eval(Cx::Row(s, r))),
+                            Some(b) => s
+                                .rows
+                                .iter()
+                                .filter(|r| r.sid == sid)
+                                .any(|r| b.eval(Cx::Row(s, r))),
                         }
                 }),
                 _ => false,
             },
             F::Edge(from, to, block) => match cx {
-                Cx::Trace(s) => s.edges.iter().any(|e| from.matches(e.from) && to.matches(e.to) && block.as_ref().is_none_or(|b| b.eval(Cx::Edge(e)))),
+                Cx::Trace(s) => s.edges.iter().any(|e| {
+                    from.matches(e.from)
+                        && to.matches(e.to)
+                        && block.as_ref().is_none_or(|b| b.eval(Cx::Edge(e)))
+                }),
                 _ => false,
             },
             F::RootCause(kind, level, block) => match cx {
@@ -240,29 +280,46 @@ impl F {
                     match level {
                         RcLevel::Service => list.iter().any(|rc| {
                             let n = rc.services.len();
-                            rc.services.iter().enumerate().any(|(i, svc)| block.eval(Cx::RcService(svc, i, n)))
+                            rc.services
+                                .iter()
+                                .enumerate()
+                                .any(|(i, svc)| block.eval(Cx::RcService(svc, i, n)))
                         }),
-                        RcLevel::Entity => list.iter().flat_map(|rc| rc.services.iter()).any(|svc| {
-                            let n = svc.path.len();
-                            svc.path.iter().enumerate().any(|(i, e)| block.eval(Cx::RcEntity(e, i, n)))
-                        }),
-                        RcLevel::Exception => list.iter().flat_map(|rc| rc.services.iter()).flat_map(|svc| svc.path.iter()).any(|e| {
-                            let ex = e.exceptions.as_deref().unwrap_or(&[]);
-                            ex.iter().enumerate().any(|(i, x)| block.eval(Cx::RcException(x, i, ex.len())))
-                        }),
+                        RcLevel::Entity => {
+                            list.iter().flat_map(|rc| rc.services.iter()).any(|svc| {
+                                let n = svc.path.len();
+                                svc.path
+                                    .iter()
+                                    .enumerate()
+                                    .any(|(i, e)| block.eval(Cx::RcEntity(e, i, n)))
+                            })
+                        }
+                        RcLevel::Exception => list
+                            .iter()
+                            .flat_map(|rc| rc.services.iter())
+                            .flat_map(|svc| svc.path.iter())
+                            .any(|e| {
+                                let ex = e.exceptions.as_deref().unwrap_or(&[]);
+                                ex.iter()
+                                    .enumerate()
+                                    .any(|(i, x)| block.eval(Cx::RcException(x, i, ex.len())))
+                            }),
                     }
                 }
                 _ => false,
             },
             F::RootCauseJson(pattern) => match cx {
                 Cx::Trace(s) => {
-                    let all: Vec<serde_json::Value> = [RcKind::Fault, RcKind::Error, RcKind::ResponseTime]
-                        .iter()
-                        .filter_map(|k| serde_json::to_value(RootCausesOf(causes(s, *k))).ok())
-                        .filter_map(|v| v.as_array().cloned())
-                        .flatten()
-                        .collect();
-                    pattern.as_array().is_some_and(|ps| ps.iter().all(|p| all.iter().any(|v| json_matches(p, v))))
+                    let all: Vec<serde_json::Value> =
+                        [RcKind::Fault, RcKind::Error, RcKind::ResponseTime]
+                            .iter()
+                            .filter_map(|k| serde_json::to_value(RootCausesOf(causes(s, *k))).ok())
+                            .filter_map(|v| v.as_array().cloned())
+                            .flatten()
+                            .collect();
+                    pattern
+                        .as_array()
+                        .is_some_and(|ps| ps.iter().all(|p| all.iter().any(|v| json_matches(p, v))))
                 }
                 _ => false,
             },
@@ -319,7 +376,9 @@ impl F {
             },
             Cx::Row(_, r) => Self::row_number(kw, r.duration, r.http_status),
             Cx::Edge(e) => Self::row_number(kw, e.duration, e.http_status),
-            Cx::RcService(_, i, _) | Cx::RcException(_, i, _) => (kw == NumKw::Index).then_some(i as f64),
+            Cx::RcService(_, i, _) | Cx::RcException(_, i, _) => {
+                (kw == NumKw::Index).then_some(i as f64)
+            }
             Cx::RcEntity(e, i, _) => match kw {
                 NumKw::Index => Some(i as f64),
                 NumKw::Coverage => e.coverage,
@@ -341,16 +400,26 @@ impl F {
             Cx::Trace(s) => {
                 let http = s.http.as_deref();
                 match kw {
-                    StrKw::HttpUrl => any_str(http.and_then(|h| h.url.as_deref()).into_iter(), test),
+                    StrKw::HttpUrl => {
+                        any_str(http.and_then(|h| h.url.as_deref()).into_iter(), test)
+                    }
                     StrKw::HttpMethod => {
                         let m = http.and_then(|h| h.method).map(intern::text);
                         any_str(m.as_deref().into_iter(), test)
                     }
-                    StrKw::HttpUserAgent => any_str(http.and_then(|h| h.user_agent.as_deref()).into_iter(), test),
-                    StrKw::HttpClientIp => any_str(http.and_then(|h| h.client_ip.as_deref()).into_iter(), test),
+                    StrKw::HttpUserAgent => {
+                        any_str(http.and_then(|h| h.user_agent.as_deref()).into_iter(), test)
+                    }
+                    StrKw::HttpClientIp => {
+                        any_str(http.and_then(|h| h.client_ip.as_deref()).into_iter(), test)
+                    }
                     StrKw::User => any_str(s.users.iter().map(|u| &*u.name), test),
                     StrKw::AvailabilityZone => {
-                        let z: Vec<_> = s.availability_zones.iter().map(|z| intern::text(*z)).collect();
+                        let z: Vec<_> = s
+                            .availability_zones
+                            .iter()
+                            .map(|z| intern::text(*z))
+                            .collect();
                         any_str(z.iter().map(|x| &**x), test)
                     }
                     StrKw::InstanceId => any_str(s.instance_ids.iter().map(|x| &**x), test),
@@ -360,8 +429,12 @@ impl F {
             }
             Cx::Row(_, r) => any_str(service_str(r.sid, kw).as_deref().into_iter(), test),
             Cx::Edge(_) => false,
-            Cx::RcService(svc, ..) => any_str(service_str(svc.sid, kw).as_deref().into_iter(), test),
-            Cx::RcEntity(e, ..) => kw == StrKw::Name && any_str(std::iter::once(&*intern::text(e.name)), test),
+            Cx::RcService(svc, ..) => {
+                any_str(service_str(svc.sid, kw).as_deref().into_iter(), test)
+            }
+            Cx::RcEntity(e, ..) => {
+                kw == StrKw::Name && any_str(std::iter::once(&*intern::text(e.name)), test)
+            }
             Cx::RcException(x, ..) => match kw {
                 StrKw::Name => any_str(x.name.as_deref().into_iter(), test),
                 StrKw::Message => any_str(x.message.as_deref().into_iter(), test),

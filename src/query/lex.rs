@@ -113,16 +113,25 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Error> {
                 (Tok::Str(s), len)
             }
             b'#' if b.get(i + 1) == Some(&b'[') => {
-                let len = json_array(b, i + 1).ok_or_else(|| Error::new(i, "unterminated #[ pattern"))?;
+                let len =
+                    json_array(b, i + 1).ok_or_else(|| Error::new(i, "unterminated #[ pattern"))?;
                 (Tok::Json(src[i + 1..i + 1 + len].to_owned()), len + 1)
             }
             b'0'..=b'9' | b'-' | b'.' if number_at(b, i) => {
                 let mut j = i + 1;
-                while j < b.len() && (b[j].is_ascii_digit() || b[j] == b'.' || b[j] == b'e' || b[j] == b'E' || ((b[j] == b'-' || b[j] == b'+') && matches!(b[j - 1], b'e' | b'E'))) {
+                while j < b.len()
+                    && (b[j].is_ascii_digit()
+                        || b[j] == b'.'
+                        || b[j] == b'e'
+                        || b[j] == b'E'
+                        || ((b[j] == b'-' || b[j] == b'+') && matches!(b[j - 1], b'e' | b'E')))
+                {
                     j += 1;
                 }
                 let text = &src[i..j];
-                let n: f64 = text.parse().map_err(|_| Error::new(i, format!("'{text}' is not a number")))?;
+                let n: f64 = text
+                    .parse()
+                    .map_err(|_| Error::new(i, format!("'{text}' is not a number")))?;
                 (Tok::Num(n), j - i)
             }
             c if word_start(c) => {
@@ -146,7 +155,11 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Error> {
             }
         };
         i += len;
-        out.push(Token { tok, pos: start, end: i });
+        out.push(Token {
+            tok,
+            pos: start,
+            end: i,
+        });
     }
     Ok(out)
 }
@@ -154,7 +167,9 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Error> {
 fn number_at(b: &[u8], i: usize) -> bool {
     match b[i] {
         b'0'..=b'9' => true,
-        b'-' | b'.' => b.get(i + 1).is_some_and(|c| c.is_ascii_digit() || (*c == b'.' && b.get(i + 2).is_some_and(u8::is_ascii_digit))),
+        b'-' | b'.' => b.get(i + 1).is_some_and(|c| {
+            c.is_ascii_digit() || (*c == b'.' && b.get(i + 2).is_some_and(u8::is_ascii_digit))
+        }),
         _ => false,
     }
 }
@@ -170,7 +185,12 @@ fn string(src: &str, i: usize) -> Result<(String, usize), Error> {
                 Some((_, e @ ('"' | '\\'))) => out.push(e),
                 Some((_, 'n')) => out.push('\n'),
                 Some((_, 't')) => out.push('\t'),
-                Some((eo, e)) => return Err(Error::new(i + 1 + eo, format!("unknown escape '\\{e}' in a string"))),
+                Some((eo, e)) => {
+                    return Err(Error::new(
+                        i + 1 + eo,
+                        format!("unknown escape '\\{e}' in a string"),
+                    ));
+                }
                 None => break,
             },
             c => out.push(c),
@@ -240,7 +260,10 @@ mod tests {
 
     #[test]
     fn positions_point_at_the_problem() {
-        assert_eq!(lex(r#"user = "abc"#).unwrap_err(), Error::new(7, "unterminated string"));
+        assert_eq!(
+            lex(r#"user = "abc"#).unwrap_err(),
+            Error::new(7, "unterminated string")
+        );
         assert_eq!(lex("ok & fault").unwrap_err().pos, 3);
     }
 }

@@ -26,7 +26,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(pos: usize, message: impl Into<String>) -> Error {
-        Error { pos, message: message.into() }
+        Error {
+            pos,
+            message: message.into(),
+        }
     }
 }
 
@@ -41,11 +44,18 @@ const MAX_GROUP_DEPTH: usize = 8;
 
 /// Replaces `group.name = "g"` / `group.arn = "..."` with the group's own filter (negated for
 /// `!=`). `lookup` answers a group's filter expression (`Some("")` for a group without one).
-pub fn resolve_groups(e: Expr, lookup: &dyn Fn(GroupBy, &str) -> Option<String>) -> Result<Expr, String> {
+pub fn resolve_groups(
+    e: Expr,
+    lookup: &dyn Fn(GroupBy, &str) -> Option<String>,
+) -> Result<Expr, String> {
     resolve(e, lookup, 0)
 }
 
-fn resolve(e: Expr, lookup: &dyn Fn(GroupBy, &str) -> Option<String>, depth: usize) -> Result<Expr, String> {
+fn resolve(
+    e: Expr,
+    lookup: &dyn Fn(GroupBy, &str) -> Option<String>,
+    depth: usize,
+) -> Result<Expr, String> {
     let r = |x: Box<Expr>| resolve(*x, lookup, depth).map(Box::new);
     Ok(match e {
         Expr::And(a, b) => Expr::And(r(a)?, r(b)?),
@@ -53,18 +63,34 @@ fn resolve(e: Expr, lookup: &dyn Fn(GroupBy, &str) -> Option<String>, depth: usi
         Expr::Not(a) => Expr::Not(r(a)?),
         Expr::Group { by, negated, value } => {
             if depth >= MAX_GROUP_DEPTH {
-                return Err(format!("groups refer to each other more than {MAX_GROUP_DEPTH} levels deep"));
+                return Err(format!(
+                    "groups refer to each other more than {MAX_GROUP_DEPTH} levels deep"
+                ));
             }
-            let what = if by == GroupBy::Name { "group" } else { "group ARN" };
-            let text = lookup(by, &value).ok_or_else(|| format!("{what} {value:?} does not exist"))?;
+            let what = if by == GroupBy::Name {
+                "group"
+            } else {
+                "group ARN"
+            };
+            let text =
+                lookup(by, &value).ok_or_else(|| format!("{what} {value:?} does not exist"))?;
             // A group without a filter holds every trace.
             let inner = if text.trim().is_empty() {
-                Expr::Bool { kw: ast::BoolKw::Partial, value: true }.or_not()
+                Expr::Bool {
+                    kw: ast::BoolKw::Partial,
+                    value: true,
+                }
+                .or_not()
             } else {
-                let parsed = parse(&text).map_err(|e| format!("the filter of {what} {value:?} is invalid: {e}"))?;
+                let parsed = parse(&text)
+                    .map_err(|e| format!("the filter of {what} {value:?} is invalid: {e}"))?;
                 resolve(parsed, lookup, depth + 1)?
             };
-            if negated { Expr::Not(Box::new(inner)) } else { inner }
+            if negated {
+                Expr::Not(Box::new(inner))
+            } else {
+                inner
+            }
         }
         other => other,
     })

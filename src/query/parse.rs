@@ -12,13 +12,25 @@ const MAX_DEPTH: usize = 64;
 
 pub fn parse(src: &str) -> Result<Expr, Error> {
     let toks = lex(src)?;
-    let mut p = Parser { toks, i: 0, end: src.len(), depth: 0, scope: Scope::Trace };
+    let mut p = Parser {
+        toks,
+        i: 0,
+        end: src.len(),
+        depth: 0,
+        scope: Scope::Trace,
+    };
     if p.toks.is_empty() {
         return Err(Error::new(0, "expected a condition"));
     }
     let e = p.or()?;
     if let Some(t) = p.peek() {
-        return Err(Error::new(t.pos, format!("expected AND, OR or the end of the expression, found {}", t.tok.describe())));
+        return Err(Error::new(
+            t.pos,
+            format!(
+                "expected AND, OR or the end of the expression, found {}",
+                t.tok.describe()
+            ),
+        ));
     }
     Ok(e)
 }
@@ -61,14 +73,20 @@ impl Parser {
     fn expect(&mut self, tok: Tok, context: &str) -> Result<Token, Error> {
         match self.peek() {
             Some(t) if t.tok == tok => Ok(self.next().expect("peeked")),
-            _ => Err(Error::new(self.here(), format!("expected '{}' {context}{}", tok.symbol(), self.found()))),
+            _ => Err(Error::new(
+                self.here(),
+                format!("expected '{}' {context}{}", tok.symbol(), self.found()),
+            )),
         }
     }
 
     fn enter(&mut self, at: usize) -> Result<(), Error> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(Error::new(at, format!("the expression nests more than {MAX_DEPTH} levels deep")));
+            return Err(Error::new(
+                at,
+                format!("the expression nests more than {MAX_DEPTH} levels deep"),
+            ));
         }
         Ok(())
     }
@@ -106,10 +124,17 @@ impl Parser {
                 Tok::Word(w) => w.to_ascii_uppercase(),
                 other => other.symbol().to_owned(),
             };
-            return Err(Error::new(self.here(), format!("expected a condition after '{what}'{}", self.found())));
+            return Err(Error::new(
+                self.here(),
+                format!("expected a condition after '{what}'{}", self.found()),
+            ));
         }
         // OR takes an AND-chain; AND, `!` and NOT take one operand, so chains loop, not recurse.
-        if is_word(Some(t), "or") { self.and() } else { self.unary() }
+        if is_word(Some(t), "or") {
+            self.and()
+        } else {
+            self.unary()
+        }
     }
 
     fn starts_condition(&self) -> bool {
@@ -139,12 +164,15 @@ impl Parser {
             Tok::LParen => {
                 self.enter(t.pos)?;
                 let e = self.or()?;
-                self.expect(Tok::RParen, &format!("to close the '(' at {}", t.pos))?;
+                self.expect(Tok::RParen, &format!("to close '(' (opened at {})", t.pos))?;
                 self.depth -= 1;
                 Ok(e)
             }
             Tok::Word(ref w) => self.keyword(w, &t),
-            other => Err(Error::new(t.pos, format!("expected a condition, found {}", other.describe()))),
+            other => Err(Error::new(
+                t.pos,
+                format!("expected a condition, found {}", other.describe()),
+            )),
         }
     }
 
@@ -170,7 +198,11 @@ impl Parser {
             self.check(check::num_kw(kw, self.scope), t.pos)?;
             let op = self.operator(word, false)?;
             let value = self.number(&op)?;
-            return Ok(Expr::Num { kw, op: op.0, value });
+            return Ok(Expr::Num {
+                kw,
+                op: op.0,
+                value,
+            });
         }
         if let Some(kw) = StrKw::from_word(&lower) {
             self.check(check::str_kw(kw, self.scope), t.pos)?;
@@ -179,12 +211,25 @@ impl Parser {
             }
             let op = self.operator(word, true)?;
             if op.0.is_ordering() {
-                return Err(Error::new(op.1, format!("'{}' does not apply to '{}'; use =, !=, CONTAINS, BEGINSWITH or ENDSWITH", op.0.text(), kw.text())));
+                return Err(Error::new(
+                    op.1,
+                    format!(
+                        "'{}' does not apply to '{}'; use =, !=, CONTAINS, BEGINSWITH or ENDSWITH",
+                        op.0.text(),
+                        kw.text()
+                    ),
+                ));
             }
             let value = self.string_value(&op)?;
-            return Ok(Expr::Str { kw, test: Some((op.0, value)) });
+            return Ok(Expr::Str {
+                kw,
+                test: Some((op.0, value)),
+            });
         }
-        if let Some(key) = lower.strip_prefix("annotation.").map(|_| word["annotation.".len()..].to_owned()) {
+        if let Some(key) = lower
+            .strip_prefix("annotation.")
+            .map(|_| word["annotation.".len()..].to_owned())
+        {
             self.check(check::trace_only("annotation", self.scope), t.pos)?;
             return self.annotation(key);
         }
@@ -193,8 +238,16 @@ impl Parser {
                 self.check(check::trace_only("annotation", self.scope), t.pos)?;
                 self.next();
                 let key = match self.next() {
-                    Some(Token { tok: Tok::Str(s) | Tok::Word(s), .. }) => s,
-                    _ => return Err(Error::new(self.here(), "expected an annotation key after '['")),
+                    Some(Token {
+                        tok: Tok::Str(s) | Tok::Word(s),
+                        ..
+                    }) => s,
+                    _ => {
+                        return Err(Error::new(
+                            self.here(),
+                            "expected an annotation key after '['",
+                        ));
+                    }
                 };
                 self.expect(Tok::RBracket, "after the annotation key")?;
                 self.annotation(key)
@@ -202,7 +255,11 @@ impl Parser {
             "service" => {
                 self.check(check::trace_only("service", self.scope), t.pos)?;
                 self.expect(Tok::LParen, "after 'service'")?;
-                let node = if matches!(self.peek().map(|x| &x.tok), Some(Tok::RParen)) { None } else { Some(self.node()?) };
+                let node = if matches!(self.peek().map(|x| &x.tok), Some(Tok::RParen)) {
+                    None
+                } else {
+                    Some(self.node()?)
+                };
                 self.expect(Tok::RParen, "to close service(")?;
                 let block = self.block(Scope::Service)?;
                 Ok(Expr::Service { node, block })
@@ -222,25 +279,51 @@ impl Parser {
                 let negated = match self.next() {
                     Some(Token { tok: Tok::Eq, .. }) => false,
                     Some(Token { tok: Tok::Ne, .. }) => true,
-                    _ => return Err(Error::new(t.end, format!("expected '=' or '!=' after '{word}'"))),
+                    _ => {
+                        return Err(Error::new(
+                            t.end,
+                            format!("expected '=' or '!=' after '{word}'"),
+                        ));
+                    }
                 };
                 let value = match self.next() {
-                    Some(Token { tok: Tok::Str(s), .. }) => s,
-                    _ => return Err(Error::new(self.toks.get(self.i - 1).map_or(self.end, |x| x.pos), "expected a quoted group name or ARN")),
+                    Some(Token {
+                        tok: Tok::Str(s), ..
+                    }) => s,
+                    _ => {
+                        return Err(Error::new(
+                            self.toks.get(self.i - 1).map_or(self.end, |x| x.pos),
+                            "expected a quoted group name or ARN",
+                        ));
+                    }
                 };
-                let by = if lower == "group.name" { GroupBy::Name } else { GroupBy::Arn };
+                let by = if lower == "group.name" {
+                    GroupBy::Name
+                } else {
+                    GroupBy::Arn
+                };
                 Ok(Expr::Group { by, negated, value })
             }
             "rootcause.json" => {
                 self.check(check::trace_only(&lower, self.scope), t.pos)?;
                 self.expect(Tok::Eq, "after 'rootcause.json'")?;
                 match self.next() {
-                    Some(Token { tok: Tok::Json(text), pos, .. }) => match serde_json::from_str::<serde_json::Value>(&text) {
+                    Some(Token {
+                        tok: Tok::Json(text),
+                        pos,
+                        ..
+                    }) => match serde_json::from_str::<serde_json::Value>(&text) {
                         Ok(v @ serde_json::Value::Array(_)) => Ok(Expr::RootCauseJson(v)),
                         Ok(_) => Err(Error::new(pos, "the #[...] pattern must be a JSON array")),
-                        Err(e) => Err(Error::new(pos, format!("the #[...] pattern is not valid JSON: {e}"))),
+                        Err(e) => Err(Error::new(
+                            pos,
+                            format!("the #[...] pattern is not valid JSON: {e}"),
+                        )),
                     },
-                    _ => Err(Error::new(t.end, "expected a #[...] pattern after 'rootcause.json ='")),
+                    _ => Err(Error::new(
+                        t.end,
+                        "expected a #[...] pattern after 'rootcause.json ='",
+                    )),
                 }
             }
             _ if lower.starts_with("rootcause.") => {
@@ -250,81 +333,147 @@ impl Parser {
                     Some("fault") => RcKind::Fault,
                     Some("error") => RcKind::Error,
                     Some("responsetime") => RcKind::ResponseTime,
-                    _ => return Err(Error::new(t.pos, format!("unknown keyword '{word}'; root causes are rootcause.fault, rootcause.error and rootcause.responsetime"))),
+                    _ => {
+                        return Err(Error::new(
+                            t.pos,
+                            format!(
+                                "unknown keyword '{word}'; root causes are rootcause.fault, rootcause.error and rootcause.responsetime"
+                            ),
+                        ));
+                    }
                 };
                 let level = match (parts.next(), parts.next()) {
                     (Some("service"), None) => RcLevel::Service,
                     (Some("entity"), None) => RcLevel::Entity,
                     (Some("exception"), None) => RcLevel::Exception,
-                    _ => return Err(Error::new(t.pos, format!("unknown keyword '{word}'; use rootcause.{}.service, .entity or .exception", kind.text()))),
+                    _ => {
+                        return Err(Error::new(
+                            t.pos,
+                            format!(
+                                "unknown keyword '{word}'; use rootcause.{}.service, .entity or .exception",
+                                kind.text()
+                            ),
+                        ));
+                    }
                 };
                 match self.block(Scope::RootCause(kind, level))? {
                     Some(block) => Ok(Expr::RootCause { kind, level, block }),
                     None => Err(Error::new(t.end, format!("expected '{{' after '{word}'"))),
                 }
             }
-            "id" => Err(Error::new(t.pos, "id(...) names a node inside service() or edge()")),
-            "true" | "false" => Err(Error::new(t.pos, format!("expected a condition, found '{word}'"))),
+            "id" => Err(Error::new(
+                t.pos,
+                "id(...) names a node inside service() or edge()",
+            )),
+            "true" | "false" => Err(Error::new(
+                t.pos,
+                format!("expected a condition, found '{word}'"),
+            )),
             _ => Err(Error::new(t.pos, format!("unknown keyword '{word}'"))),
         }
     }
 
     fn block(&mut self, scope: Scope) -> Result<Option<Box<Expr>>, Error> {
-        let Some(open) = self.peek().filter(|x| x.tok == Tok::LBrace).map(|x| x.pos) else { return Ok(None) };
+        let Some(open) = self.peek().filter(|x| x.tok == Tok::LBrace).map(|x| x.pos) else {
+            return Ok(None);
+        };
         self.next();
         self.enter(open)?;
         let outer = std::mem::replace(&mut self.scope, scope);
         let e = self.or();
         self.scope = outer;
         let e = e?;
-        self.expect(Tok::RBrace, &format!("to close the '{{' at {open}"))?;
+        self.expect(Tok::RBrace, &format!("to close '{{' (opened at {open})"))?;
         self.depth -= 1;
         Ok(Some(Box::new(e)))
     }
 
     fn node(&mut self) -> Result<NodeSel, Error> {
         match self.next() {
-            Some(Token { tok: Tok::Str(s), .. }) => Ok(NodeSel::Name(s)),
-            Some(Token { tok: Tok::Word(w), .. }) if w.eq_ignore_ascii_case("id") => {
+            Some(Token {
+                tok: Tok::Str(s), ..
+            }) => Ok(NodeSel::Name(s)),
+            Some(Token {
+                tok: Tok::Word(w), ..
+            }) if w.eq_ignore_ascii_case("id") => {
                 self.expect(Tok::LParen, "after 'id'")?;
                 let (mut name, mut kind, mut account) = (None, None, None);
                 while !matches!(self.peek().map(|x| &x.tok), Some(Tok::RParen)) {
                     let at = self.here();
                     let key = match self.next() {
-                        Some(Token { tok: Tok::Word(k), .. }) => k.to_ascii_lowercase(),
-                        _ => return Err(Error::new(at, "expected name:, type: or account.id: inside id(...)")),
+                        Some(Token {
+                            tok: Tok::Word(k), ..
+                        }) => k.to_ascii_lowercase(),
+                        _ => {
+                            return Err(Error::new(
+                                at,
+                                "expected name:, type: or account.id: inside id(...)",
+                            ));
+                        }
                     };
                     self.expect(Tok::Colon, &format!("after '{key}'"))?;
                     let vat = self.here();
                     let value = match self.next() {
-                        Some(Token { tok: Tok::Str(s), .. }) => s,
-                        _ => return Err(Error::new(vat, format!("expected a quoted value after '{key}:'"))),
+                        Some(Token {
+                            tok: Tok::Str(s), ..
+                        }) => s,
+                        _ => {
+                            return Err(Error::new(
+                                vat,
+                                format!("expected a quoted value after '{key}:'"),
+                            ));
+                        }
                     };
                     let slot = match key.as_str() {
                         "name" => &mut name,
                         "type" => &mut kind,
                         "account.id" => &mut account,
-                        _ => return Err(Error::new(at, format!("unknown id() argument '{key}'; use name, type or account.id"))),
+                        _ => {
+                            return Err(Error::new(
+                                at,
+                                format!(
+                                    "unknown id() argument '{key}'; use name, type or account.id"
+                                ),
+                            ));
+                        }
                     };
                     *slot = Some(value);
                     if matches!(self.peek().map(|x| &x.tok), Some(Tok::Comma)) {
                         self.next();
                     } else if !matches!(self.peek().map(|x| &x.tok), Some(Tok::RParen)) {
-                        return Err(Error::new(self.here(), format!("expected ',' or ')' in id(...){}", self.found())));
+                        return Err(Error::new(
+                            self.here(),
+                            format!("expected ',' or ')' in id(...){}", self.found()),
+                        ));
                     }
                 }
                 self.next();
-                Ok(NodeSel::Id { name, kind, account })
+                Ok(NodeSel::Id {
+                    name,
+                    kind,
+                    account,
+                })
             }
-            Some(t) => Err(Error::new(t.pos, format!("expected a quoted service name or id(...), found {}", t.tok.describe()))),
-            None => Err(Error::new(self.end, "expected a quoted service name or id(...)")),
+            Some(t) => Err(Error::new(
+                t.pos,
+                format!(
+                    "expected a quoted service name or id(...), found {}",
+                    t.tok.describe()
+                ),
+            )),
+            None => Err(Error::new(
+                self.end,
+                "expected a quoted service name or id(...)",
+            )),
         }
     }
 
     fn at_operator(&self) -> bool {
         match self.peek().map(|t| &t.tok) {
             Some(Tok::Eq | Tok::Ne | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge) => true,
-            Some(Tok::Word(w)) => ["contains", "beginswith", "endswith"].iter().any(|x| w.eq_ignore_ascii_case(x)),
+            Some(Tok::Word(w)) => ["contains", "beginswith", "endswith"]
+                .iter()
+                .any(|x| w.eq_ignore_ascii_case(x)),
             _ => false,
         }
     }
@@ -343,19 +492,38 @@ impl Parser {
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("beginswith") => Op::BeginsWith,
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("endswith") => Op::EndsWith,
             _ => {
-                let ops = if strings { "=, !=, CONTAINS, BEGINSWITH or ENDSWITH" } else { "=, !=, <, <=, > or >=" };
-                return Err(Error::new(at, format!("expected a comparison ({ops}) after '{word}'{}", self.found())));
+                let ops = if strings {
+                    "=, !=, CONTAINS, BEGINSWITH or ENDSWITH"
+                } else {
+                    "=, !=, <, <=, > or >="
+                };
+                return Err(Error::new(
+                    at,
+                    format!(
+                        "expected a comparison ({ops}) after '{word}'{}",
+                        self.found()
+                    ),
+                ));
             }
         };
         if op.is_string_only() && !strings {
-            return Err(Error::new(at, format!("'{}' does not apply to '{word}', which is a number", op.text())));
+            return Err(Error::new(
+                at,
+                format!(
+                    "'{}' does not apply to '{word}', which is a number",
+                    op.text()
+                ),
+            ));
         }
         self.next();
         Ok((op, at))
     }
 
     fn missing_value(&self, op: &str) -> Error {
-        Error::new(self.here(), format!("expected a value after '{op}'{}", self.found()))
+        Error::new(
+            self.here(),
+            format!("expected a value after '{op}'{}", self.found()),
+        )
     }
 
     fn number(&mut self, op: &(Op, usize)) -> Result<f64, Error> {
@@ -364,9 +532,10 @@ impl Parser {
                 self.next();
                 Ok(n)
             }
-            Some(Tok::Str(_) | Tok::Word(_)) if !self.at_logical() => {
-                Err(Error::new(self.here(), format!("expected a number after '{}'{}", op.0.text(), self.found())))
-            }
+            Some(Tok::Str(_) | Tok::Word(_)) if !self.at_logical() => Err(Error::new(
+                self.here(),
+                format!("expected a number after '{}'{}", op.0.text(), self.found()),
+            )),
             _ => Err(self.missing_value(op.0.text())),
         }
     }
@@ -400,7 +569,14 @@ impl Parser {
                 self.next();
                 Ok(false)
             }
-            _ => Err(Error::new(self.here(), format!("expected true or false after '{}'{}", op.tok.symbol(), self.found()))),
+            _ => Err(Error::new(
+                self.here(),
+                format!(
+                    "expected true or false after '{}'{}",
+                    op.tok.symbol(),
+                    self.found()
+                ),
+            )),
         }
     }
 
@@ -427,9 +603,15 @@ impl Parser {
             Literal::Bool(_) => matches!(op.0, Op::Eq | Op::Ne),
         };
         if !fits {
-            return Err(Error::new(at, format!("'{}' does not apply to {}", op.0.text(), value)));
+            return Err(Error::new(
+                at,
+                format!("'{}' does not apply to {}", op.0.text(), value),
+            ));
         }
         self.next();
-        Ok(Expr::Annotation { key, test: Some((op.0, value)) })
+        Ok(Expr::Annotation {
+            key,
+            test: Some((op.0, value)),
+        })
     }
 }

@@ -10,7 +10,10 @@ mod postings;
 mod scan;
 
 use super::packing::{DOCUMENT_SEED, Packer, Packing};
-use super::{IngestDoc, Partition, StoreError, StoreStats, StoredDocument, StoredTrace, SummaryPage, SummaryQuery, TraceStore};
+use super::{
+    IngestDoc, Partition, StoreError, StoreStats, StoredDocument, StoredTrace, SummaryPage,
+    SummaryQuery, TraceStore,
+};
 use crate::model::segment::{DocKind, INVALID_SEGMENT, Rejection, ValidDoc, validate};
 use crate::model::selection::{Term, index_terms};
 use crate::model::summary::{TraceSummary, compute};
@@ -40,11 +43,20 @@ pub struct Limits {
     pub max_bytes: u64,
     /// X-Ray stops accepting segments for a trace past about 500 KB.
     pub max_trace_bytes: u64,
+    /// Traces each shard looks at for one page of a filtered query before it stops and
+    /// reports how far it got (64 shards: about 130,000 traces a page by default).
+    pub scan_budget_per_shard: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { retention_micros: 30 * 24 * 3600 * 1_000_000, max_traces: 1_000_000, max_bytes: 2 << 30, max_trace_bytes: 500 * 1024 }
+        Limits {
+            retention_micros: 30 * 24 * 3600 * 1_000_000,
+            max_traces: 1_000_000,
+            max_bytes: 2 << 30,
+            max_trace_bytes: 500 * 1024,
+            scan_budget_per_shard: 2048,
+        }
     }
 }
 
@@ -78,7 +90,8 @@ impl Doc {
     }
 
     fn text(&self, packer: &Packer) -> String {
-        String::from_utf8(packer.unpack(self.packing, &self.body, self.raw_len as usize)).unwrap_or_default()
+        String::from_utf8(packer.unpack(self.packing, &self.body, self.raw_len as usize))
+            .unwrap_or_default()
     }
 }
 
@@ -198,7 +211,12 @@ impl MemStore {
     ) {
         let key = (pid, trace_id);
         let is_new = !shard.traces.contains_key(&key);
-        let Shard { traces, by_start, by_last, postings } = shard;
+        let Shard {
+            traces,
+            by_start,
+            by_last,
+            postings,
+        } = shard;
         let entry = traces.entry(key).or_insert_with(|| {
             Box::new(TraceEntry {
                 docs: Vec::new(),
@@ -259,8 +277,15 @@ impl MemStore {
             return;
         }
         // Re-read the documents stored by earlier batches, then summarise the whole trace.
-        let older: Vec<String> = entry.docs.iter().zip(&fresh).filter(|(_, f)| f.is_none()).map(|(d, _)| d.text(&self.doc_packer)).collect();
-        let older_parsed: Vec<ValidDoc<'_>> = older.iter().filter_map(|s| validate(s).ok()).collect();
+        let older: Vec<String> = entry
+            .docs
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| f.is_none())
+            .map(|(d, _)| d.text(&self.doc_packer))
+            .collect();
+        let older_parsed: Vec<ValidDoc<'_>> =
+            older.iter().filter_map(|s| validate(s).ok()).collect();
         let mut all: Vec<&ValidDoc<'_>> = fresh.iter().flatten().map(|&i| &batch[i].doc).collect();
         all.extend(older_parsed.iter());
         let summary = Arc::new(compute(&all));
@@ -320,8 +345,12 @@ impl MemStore {
 
     /// Evicts the oldest traces (by start) until both bounds hold.
     fn enforce_limits(&self) {
-        while self.traces.load(Relaxed) > self.limits.max_traces || self.bytes.load(Relaxed) > self.limits.max_bytes {
-            let Some((start, pid, tid)) = self.oldest.lock().pop_first() else { break };
+        while self.traces.load(Relaxed) > self.limits.max_traces
+            || self.bytes.load(Relaxed) > self.limits.max_bytes
+        {
+            let Some((start, pid, tid)) = self.oldest.lock().pop_first() else {
+                break;
+            };
             let mut shard = self.shards[shard_of(&tid)].lock();
             let key = (pid, tid);
             if shard.traces.get(&key).is_some_and(|e| e.start() == start) {
@@ -351,11 +380,19 @@ impl MemStore {
 
 #[async_trait::async_trait]
 impl TraceStore for MemStore {
-    async fn put(&self, part: &Partition, batch: &[IngestDoc<'_>]) -> Result<Vec<Option<Rejection>>, StoreError> {
+    async fn put(
+        &self,
+        part: &Partition,
+        batch: &[IngestDoc<'_>],
+    ) -> Result<Vec<Option<Rejection>>, StoreError> {
         let pid = self.partition_id(part);
         let now = self.clock.now_micros();
         let mut results: Vec<Option<Rejection>> = vec![None; batch.len()];
-        let mut order: Vec<(usize, TraceId, usize)> = batch.iter().enumerate().map(|(i, d)| (shard_of(&d.doc.trace_id), d.doc.trace_id, i)).collect();
+        let mut order: Vec<(usize, TraceId, usize)> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (shard_of(&d.doc.trace_id), d.doc.trace_id, i))
+            .collect();
         order.sort_unstable();
         let mut delta = Delta::default();
         let mut terms = (Vec::new(), Vec::new());
@@ -371,7 +408,17 @@ impl TraceStore for MemStore {
                     idxs.push(order[at].2);
                     at += 1;
                 }
-                self.apply_trace(&mut shard, pid, tid, batch, &idxs, &mut results, now, &mut delta, &mut terms);
+                self.apply_trace(
+                    &mut shard,
+                    pid,
+                    tid,
+                    batch,
+                    &idxs,
+                    &mut results,
+                    now,
+                    &mut delta,
+                    &mut terms,
+                );
             }
         }
         self.apply_delta(delta);
@@ -379,45 +426,114 @@ impl TraceStore for MemStore {
         Ok(results)
     }
 
-    async fn existing(&self, part: &Partition, ids: &[TraceId]) -> Result<Vec<TraceId>, StoreError> {
-        let Some(pid) = self.existing_partition(part) else { return Ok(Vec::new()) };
-        Ok(ids.iter().filter(|t| self.shards[shard_of(t)].lock().traces.contains_key(&(pid, **t))).copied().collect())
+    async fn existing(
+        &self,
+        part: &Partition,
+        ids: &[TraceId],
+    ) -> Result<Vec<TraceId>, StoreError> {
+        let Some(pid) = self.existing_partition(part) else {
+            return Ok(Vec::new());
+        };
+        Ok(ids
+            .iter()
+            .filter(|t| {
+                self.shards[shard_of(t)]
+                    .lock()
+                    .traces
+                    .contains_key(&(pid, **t))
+            })
+            .copied()
+            .collect())
     }
 
-    async fn get_traces(&self, part: &Partition, ids: &[TraceId]) -> Result<Vec<StoredTrace>, StoreError> {
-        let Some(pid) = self.existing_partition(part) else { return Ok(Vec::new()) };
+    async fn get_traces(
+        &self,
+        part: &Partition,
+        ids: &[TraceId],
+    ) -> Result<Vec<StoredTrace>, StoreError> {
+        let Some(pid) = self.existing_partition(part) else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::with_capacity(ids.len());
         for tid in ids {
             let shard = self.shards[shard_of(tid)].lock();
             if let Some(e) = shard.traces.get(&(pid, *tid)) {
                 type Packed = (SegmentId, bool, Option<SegmentId>, Packing, u32, Box<[u8]>);
-                let packed: Vec<Packed> = e.docs.iter().map(|d| (d.id, d.is_segment, d.parent_id(), d.packing, d.raw_len, d.body.clone())).collect();
+                let packed: Vec<Packed> = e
+                    .docs
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.id,
+                            d.is_segment,
+                            d.parent_id(),
+                            d.packing,
+                            d.raw_len,
+                            d.body.clone(),
+                        )
+                    })
+                    .collect();
                 let (start, last, limit_exceeded) = (e.start(), e.last(), e.limit_exceeded);
                 drop(shard);
                 let docs = packed
                     .into_iter()
                     .map(|(id, is_segment, parent_id, packing, raw_len, body)| {
-                        let json = String::from_utf8(self.doc_packer.unpack(packing, &body, raw_len as usize)).unwrap_or_default();
-                        StoredDocument { id, is_segment, parent_id, json }
+                        let json = String::from_utf8(self.doc_packer.unpack(
+                            packing,
+                            &body,
+                            raw_len as usize,
+                        ))
+                        .unwrap_or_default();
+                        StoredDocument {
+                            id,
+                            is_segment,
+                            parent_id,
+                            json,
+                        }
                     })
                     .collect();
-                out.push(StoredTrace { trace_id: *tid, docs, start, last, limit_exceeded });
+                out.push(StoredTrace {
+                    trace_id: *tid,
+                    docs,
+                    start,
+                    last,
+                    limit_exceeded,
+                });
             }
         }
         Ok(out)
     }
 
-    async fn scan_summaries(&self, part: &Partition, q: &SummaryQuery) -> Result<SummaryPage, StoreError> {
-        let Some(pid) = self.existing_partition(part) else { return Ok(SummaryPage::default()) };
-        Ok(scan::scan(&self.shards, pid, q))
+    async fn scan_summaries(
+        &self,
+        part: &Partition,
+        q: &SummaryQuery,
+    ) -> Result<SummaryPage, StoreError> {
+        let Some(pid) = self.existing_partition(part) else {
+            return Ok(SummaryPage::default());
+        };
+        Ok(scan::scan(
+            &self.shards,
+            pid,
+            q,
+            self.limits.scan_budget_per_shard,
+        ))
     }
 
     async fn sweep(&self) -> Result<u64, StoreError> {
-        let cutoff = self.clock.now_micros().saturating_sub(self.limits.retention_micros);
+        let cutoff = self
+            .clock
+            .now_micros()
+            .saturating_sub(self.limits.retention_micros);
         let mut dropped = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
-            let stale: Vec<Key> = shard.traces.iter().filter(|(_, e)| e.received < cutoff).map(|(k, _)| *k).collect();
+            let stale: Vec<Key> = shard
+                .traces
+                .iter()
+                .filter(|(_, e)| e.received < cutoff)
+                .map(|(k, _)| *k)
+                .collect();
             let mut removed = Vec::with_capacity(stale.len());
             for k in &stale {
                 if let Some(e) = Self::remove_trace(&mut shard, k) {

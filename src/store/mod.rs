@@ -9,8 +9,8 @@ pub mod packing;
 use crate::model::segment::{Rejection, ValidDoc};
 use crate::model::selection::TraceFilter;
 use crate::model::summary::TraceSummary;
-use std::sync::Arc;
 use crate::model::{Micros, SegmentId, TraceId};
+use std::sync::Arc;
 
 /// State is partitioned by account and region, as in AWS.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -49,7 +49,12 @@ impl ApiState {
 
     /// The filter expression of a group, for `group.name` / `group.arn` in filters. Groups
     /// arrive with the groups operations; until then no group exists.
-    pub fn group_filter(&self, _part: &Partition, _by: crate::query::ast::GroupBy, _name: &str) -> Option<String> {
+    pub fn group_filter(
+        &self,
+        _part: &Partition,
+        _by: crate::query::ast::GroupBy,
+        _name: &str,
+    ) -> Option<String> {
         None
     }
 }

@@ -7,9 +7,9 @@ use crate::ingest::ingest;
 use crate::model::processed::{StoredDoc, process};
 use crate::model::render::render;
 use crate::model::selection::TraceFilter;
-use crate::query;
 use crate::model::time::{micros_to_secs, secs_to_micros};
 use crate::model::{Micros, TraceId};
+use crate::query;
 use crate::store::{Cursor, Partition, SummaryQuery, TimeRangeType};
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -234,13 +234,7 @@ pub async fn get_trace_summaries(
     let page = st.store.scan_summaries(part, &q).await?;
     // Summaries are rendered from what ingest computed; the query adds Id, Revision and
     // MatchedEventTime.
-    let mut out = String::with_capacity(
-        page.items
-            .iter()
-            .map(|_| 1200)
-            .sum::<usize>()
-            + 256,
-    );
+    let mut out = String::with_capacity(page.items.iter().map(|_| 1200).sum::<usize>() + 256);
     out.push_str("{\"TraceSummaries\":[");
     for (n, item) in page.items.iter().enumerate() {
         if n > 0 {
@@ -282,13 +276,20 @@ pub async fn get_trace_summaries(
 }
 
 /// Parses, checks and compiles a filter expression; an empty one means "every trace".
-pub fn compile_filter(st: &ApiState, part: &Partition, text: &str) -> Result<Option<Arc<dyn TraceFilter>>, ApiError> {
+pub fn compile_filter(
+    st: &ApiState,
+    part: &Partition,
+    text: &str,
+) -> Result<Option<Arc<dyn TraceFilter>>, ApiError> {
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let expr = query::parse(text).map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
+    let expr = query::parse(text)
+        .map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
     let groups = |by, name: &str| st.group_filter(part, by, name);
-    let expr = query::resolve_groups(expr, &groups).map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
-    let filter = query::compile(&expr).map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
+    let expr = query::resolve_groups(expr, &groups)
+        .map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
+    let filter = query::compile(&expr)
+        .map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
     Ok(Some(Arc::new(filter)))
 }

@@ -14,8 +14,6 @@ use crate::store::{Cursor, SummaryItem, SummaryPage, SummaryQuery, TimeRangeType
 use parking_lot::Mutex;
 use std::ops::Bound;
 
-/// Traces a shard looks at for one page before it stops (about 130,000 over all shards).
-const SCAN_BUDGET_PER_SHARD: usize = 2048;
 /// Below this many index candidates a shard evaluates them instead of walking its time index.
 const MIN_CANDIDATE_LIMIT: u64 = 256;
 
@@ -66,34 +64,56 @@ fn within(k: &IndexKey, lo: &IndexKey, hi: &Bound<IndexKey>) -> bool {
         }
 }
 
-fn scan_shard(shard: &Shard, pid: u16, q: &SummaryQuery) -> ShardResult {
-    let mut r = ShardResult { matches: Vec::new(), scanned: Vec::new(), stopped_at: None };
-    let Some((lo, hi)) = bounds(pid, q) else { return r };
-    let threshold = q.sample_rate.map(|rate| (rate.clamp(0.0, 1.0) * u64::MAX as f64) as u64);
+fn scan_shard(shard: &Shard, pid: u16, q: &SummaryQuery, budget: usize) -> ShardResult {
+    let mut r = ShardResult {
+        matches: Vec::new(),
+        scanned: Vec::new(),
+        stopped_at: None,
+    };
+    let Some((lo, hi)) = bounds(pid, q) else {
+        return r;
+    };
+    let threshold = q
+        .sample_rate
+        .map(|rate| (rate.clamp(0.0, 1.0) * u64::MAX as f64) as u64);
     let key_of = |e: &super::TraceEntry| match q.range {
         TimeRangeType::TraceId => e.start(),
         _ => e.last(),
     };
-    let consider = |tid: TraceId, key: Micros, e: &super::TraceEntry, r: &mut ShardResult| -> bool {
-        if q.range == TimeRangeType::Event && e.start() >= q.end {
-            return false;
-        }
-        r.scanned.push((key, tid));
-        let sampled = threshold.is_none_or(|t| tid.mix64() <= t);
-        if sampled && q.filter.as_ref().is_none_or(|f| f.matches(&e.summary)) {
-            let item = SummaryItem { trace_id: tid, key, revision: e.revision, summary: e.summary.clone() };
-            r.matches.push(((key, tid), item));
-            return true;
-        }
-        false
-    };
+    let consider =
+        |tid: TraceId, key: Micros, e: &super::TraceEntry, r: &mut ShardResult| -> bool {
+            if q.range == TimeRangeType::Event && e.start() >= q.end {
+                return false;
+            }
+            r.scanned.push((key, tid));
+            let sampled = threshold.is_none_or(|t| tid.mix64() <= t);
+            if sampled && q.filter.as_ref().is_none_or(|f| f.matches(&e.summary)) {
+                let item = SummaryItem {
+                    trace_id: tid,
+                    key,
+                    revision: e.revision,
+                    summary: e.summary.clone(),
+                };
+                r.matches.push(((key, tid), item));
+                return true;
+            }
+            false
+        };
 
-    let candidates = q.filter.as_ref().and_then(|f| shard.postings.candidates(&f.plan()));
-    let limit = ((q.limit as f64 * shard.traces.len() as f64).sqrt() as u64).max(MIN_CANDIDATE_LIMIT);
+    let candidates = q
+        .filter
+        .as_ref()
+        .and_then(|f| shard.postings.candidates(&f.plan()));
+    let limit =
+        ((q.limit as f64 * shard.traces.len() as f64).sqrt() as u64).max(MIN_CANDIDATE_LIMIT);
     if let Some(bm) = candidates.filter(|b| b.len() <= limit) {
         for o in bm.iter() {
-            let Some(k) = shard.postings.key(o) else { continue };
-            let Some(e) = shard.traces.get(&k) else { continue };
+            let Some(k) = shard.postings.key(o) else {
+                continue;
+            };
+            let Some(e) = shard.traces.get(&k) else {
+                continue;
+            };
             let key = key_of(e);
             if within(&(pid, key, k.1), &lo, &hi) {
                 consider(k.1, key, e, &mut r);
@@ -108,12 +128,14 @@ fn scan_shard(shard: &Shard, pid: u16, q: &SummaryQuery) -> ShardResult {
     let mut found = 0;
     let mut visited: Option<Pos> = None;
     for (n, &(_, key, tid)) in index.range((Bound::Included(lo), hi)).rev().enumerate() {
-        if n >= SCAN_BUDGET_PER_SHARD {
+        if n >= budget {
             r.stopped_at = visited;
             break;
         }
         visited = Some((key, tid));
-        let Some(e) = shard.traces.get(&(pid, tid)) else { continue };
+        let Some(e) = shard.traces.get(&(pid, tid)) else {
+            continue;
+        };
         if consider(tid, key, e, &mut r) {
             found += 1;
             if found >= q.limit {
@@ -124,12 +146,17 @@ fn scan_shard(shard: &Shard, pid: u16, q: &SummaryQuery) -> ShardResult {
     r
 }
 
-pub(super) fn scan(shards: &[Mutex<Shard>], pid: u16, q: &SummaryQuery) -> SummaryPage {
+pub(super) fn scan(
+    shards: &[Mutex<Shard>],
+    pid: u16,
+    q: &SummaryQuery,
+    budget: usize,
+) -> SummaryPage {
     let mut matches = Vec::new();
     let mut scanned = Vec::new();
     let mut frontier: Option<Pos> = None;
     for shard in shards {
-        let r = scan_shard(&shard.lock(), pid, q);
+        let r = scan_shard(&shard.lock(), pid, q, budget);
         matches.extend(r.matches);
         scanned.extend(r.scanned);
         if let Some(s) = r.stopped_at {
@@ -142,9 +169,16 @@ pub(super) fn scan(shards: &[Mutex<Shard>], pid: u16, q: &SummaryQuery) -> Summa
     matches.sort_unstable_by_key(|m| std::cmp::Reverse(m.0));
     matches.truncate(q.limit);
     let full = matches.len() >= q.limit;
-    let cutoff = if full { matches.last().map(|m| m.0) } else { frontier };
+    let cutoff = if full {
+        matches.last().map(|m| m.0)
+    } else {
+        frontier
+    };
     let mut page = SummaryPage {
-        scanned: scanned.iter().filter(|p| cutoff.is_none_or(|c| **p >= c)).count() as u64,
+        scanned: scanned
+            .iter()
+            .filter(|p| cutoff.is_none_or(|c| **p >= c))
+            .count() as u64,
         next: cutoff.map(|(key, trace_id)| Cursor { key, trace_id }),
         reached: if full { None } else { frontier.map(|f| f.0) },
         items: Vec::with_capacity(matches.len()),
