@@ -10,11 +10,17 @@ use rustc_hash::FxHashMap;
 use std::sync::{Arc, OnceLock};
 
 /// An interned string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Sym(pub u32);
 
 /// An interned service identity (name, account, type), as X-Ray's `ServiceId`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Sid(pub u32);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

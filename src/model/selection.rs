@@ -38,6 +38,10 @@ pub enum Plan {
 pub trait TraceFilter: Send + Sync {
     fn matches(&self, s: &TraceSummary) -> bool;
     fn plan(&self) -> Plan;
+    /// Whether evaluation needs more than the hot fields (`TraceSummary::hot`).
+    fn needs_detail(&self) -> bool {
+        true
+    }
 }
 
 /// A stable hash of an annotation value; numbers hash by value (`1` and `1.0` alike).

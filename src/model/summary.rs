@@ -15,6 +15,7 @@ use super::intern::{self, Sid, Sym};
 use super::segment::{AnnotationValue, Cause, Entity, ValidDoc};
 use super::time::{Micros, micros_to_secs};
 use super::tree::{Node, Tree};
+use serde::{Deserialize, Serialize};
 
 /// X-Ray indexes at most this many annotation keys per trace.
 pub const MAX_ANNOTATION_KEYS: usize = 50;
@@ -30,7 +31,7 @@ pub mod flag {
     pub const INFERRED: u8 = 16;
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Scalar {
     String(Box<str>),
     Number(f64),
@@ -47,20 +48,20 @@ impl Scalar {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnnotationEntry {
     pub key: Sym,
     /// Each distinct value with the services whose entities carried it.
     pub values: Box<[(Scalar, Box<[Sid]>)]>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserEntry {
     pub name: Box<str>,
     pub services: Box<[Sid]>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Http {
     pub url: Option<Box<str>>,
     pub method: Option<Sym>,
@@ -69,13 +70,13 @@ pub struct Http {
     pub status: Option<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RcException {
     pub name: Option<Box<str>>,
     pub message: Option<Box<str>>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RcEntity {
     pub name: Sym,
     /// Present on fault and error paths (empty on the entities above the cause).
@@ -85,20 +86,20 @@ pub struct RcEntity {
     pub remote: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RcService {
     pub sid: Sid,
     pub inferred: bool,
     pub path: Box<[RcEntity]>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RootCause {
     pub services: Box<[RcService]>,
     pub client_impacting: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RootCauses {
     pub fault: Box<[RootCause]>,
     pub error: Box<[RootCause]>,
@@ -106,7 +107,7 @@ pub struct RootCauses {
 }
 
 /// One segment of a service node (or the inferred segment of a call), for `service() {}`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SegmentRow {
     pub sid: Sid,
     pub flags: u8,
@@ -116,7 +117,7 @@ pub struct SegmentRow {
 }
 
 /// One call from a service to another (the caller's subsegment), for `edge() {}`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EdgeRow {
     pub from: Sid,
     pub to: Sid,
@@ -125,7 +126,7 @@ pub struct EdgeRow {
     pub duration: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TraceSummary {
     pub start: Micros,
     /// Latest end (or start, for what is still in progress) of any document.
@@ -153,6 +154,57 @@ impl TraceSummary {
     pub fn has(&self, f: u8) -> bool {
         self.flags & f != 0
     }
+
+    pub fn hot(&self) -> Hot {
+        Hot {
+            start: self.start,
+            last: self.last,
+            response_time: self.response_time.unwrap_or(f64::NAN),
+            flags: self.flags,
+            http_status: self.http.as_ref().and_then(|h| h.status).unwrap_or(0),
+            entry_point: self.entry_point,
+        }
+    }
+
+    /// A summary with only the hot fields: enough for filters that need no detail.
+    pub fn from_hot(h: &Hot) -> TraceSummary {
+        TraceSummary {
+            start: h.start,
+            last: h.last,
+            response_time: (!h.response_time.is_nan()).then_some(h.response_time),
+            flags: h.flags,
+            entry_point: h.entry_point,
+            http: (h.http_status != 0).then(|| {
+                Box::new(Http {
+                    status: Some(h.http_status),
+                    ..Http::default()
+                })
+            }),
+            ..TraceSummary::default()
+        }
+    }
+
+    /// A compact binary form (postcard) for storage.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<TraceSummary> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+/// The few fields most filters and every scan need, kept unpacked beside the packed summary.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Hot {
+    pub start: Micros,
+    pub last: Micros,
+    /// NaN while the root segment is in progress.
+    pub response_time: f64,
+    pub flags: u8,
+    /// 0 when the root segment has none.
+    pub http_status: u16,
+    pub entry_point: Option<Sid>,
 }
 
 fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {

@@ -443,6 +443,19 @@ impl F {
         }
     }
 
+    fn needs_detail(&self) -> bool {
+        match self {
+            F::And(a, b) | F::Or(a, b) => a.needs_detail() || b.needs_detail(),
+            F::Not(a) => a.needs_detail(),
+            F::Bool(..) => false,
+            F::Num(kw, ..) => !matches!(
+                kw,
+                NumKw::ResponseTime | NumKw::Duration | NumKw::HttpStatus
+            ),
+            _ => true,
+        }
+    }
+
     fn plan(&self) -> Plan {
         match self {
             F::And(a, b) => Plan::And(vec![a.plan(), b.plan()]),
@@ -485,6 +498,10 @@ impl TraceFilter for Filter {
 
     fn plan(&self) -> Plan {
         self.f.plan()
+    }
+
+    fn needs_detail(&self) -> bool {
+        self.f.needs_detail()
     }
 }
 

@@ -3,20 +3,22 @@
 //! for filter expressions; a global oldest-first index drives eviction.
 //!
 //! Documents are kept as received, packed with a learned zstd dictionary. Each trace keeps its
-//! compact summary, recomputed from its documents whenever a batch changes it, so queries never
-//! parse stored JSON.
+//! summary, recomputed from its documents whenever a batch changes it: a few hot fields
+//! unpacked (what broad filters and every scan need) and the whole summary encoded and packed,
+//! decoded only for filters that need detail and for the results returned. Queries never parse
+//! stored JSON.
 
 mod postings;
 mod scan;
 
-use super::packing::{DOCUMENT_SEED, Packer, Packing};
+use super::packing::{DOCUMENT_SEED, Packer, Packing, SUMMARY_SEED};
 use super::{
     IngestDoc, Partition, StoreError, StoreStats, StoredDocument, StoredTrace, SummaryPage,
     SummaryQuery, TraceStore,
 };
 use crate::model::segment::{DocKind, INVALID_SEGMENT, Rejection, ValidDoc, validate};
 use crate::model::selection::{Term, index_terms};
-use crate::model::summary::{TraceSummary, compute};
+use crate::model::summary::{Hot, TraceSummary, compute};
 use crate::model::time::Clock;
 use crate::model::{Micros, SegmentId, TraceId};
 use parking_lot::{Mutex, RwLock};
@@ -31,7 +33,7 @@ const SHARDS: usize = 64;
 /// entries, indexes, allocator rounding), so that the accounted size follows resident memory;
 /// calibrated with `examples/loadgen.rs fill`.
 const DOC_OVERHEAD: u64 = 64;
-const TRACE_OVERHEAD: u64 = 512;
+const TRACE_OVERHEAD: u64 = 416;
 
 /// Bounds of the memory store; whichever is reached first evicts the oldest traces.
 #[derive(Debug, Clone)]
@@ -97,7 +99,11 @@ impl Doc {
 
 struct TraceEntry {
     docs: Vec<Doc>,
-    summary: Arc<TraceSummary>,
+    hot: Hot,
+    summary_packing: Packing,
+    summary_len: u32,
+    /// The whole summary, encoded (`TraceSummary::encode`) and packed.
+    summary: Box<[u8]>,
     revision: u32,
     ordinal: u32,
     raw_bytes: u64,
@@ -108,11 +114,21 @@ struct TraceEntry {
 
 impl TraceEntry {
     fn start(&self) -> Micros {
-        self.summary.start
+        self.hot.start
     }
 
     fn last(&self) -> Micros {
-        self.summary.last
+        self.hot.last
+    }
+
+    /// The whole summary (the hot fields alone if it cannot be read back).
+    fn full(&self, packer: &Packer) -> TraceSummary {
+        let bytes = packer.unpack(
+            self.summary_packing,
+            &self.summary,
+            self.summary_len as usize,
+        );
+        TraceSummary::decode(&bytes).unwrap_or_else(|| TraceSummary::from_hot(&self.hot))
     }
 }
 
@@ -145,6 +161,7 @@ pub struct MemStore {
     limits: Limits,
     clock: Arc<dyn Clock>,
     doc_packer: Packer,
+    summary_packer: Packer,
     traces: AtomicU64,
     docs: AtomicU64,
     bytes: AtomicU64,
@@ -157,7 +174,7 @@ fn shard_of(t: &TraceId) -> usize {
 }
 
 fn packed_size(e: &TraceEntry) -> u64 {
-    e.docs.iter().map(|d| d.body.len() as u64).sum()
+    e.docs.iter().map(|d| d.body.len() as u64).sum::<u64>() + e.summary.len() as u64
 }
 
 /// What a trace counts against `max_bytes`.
@@ -174,6 +191,7 @@ impl MemStore {
             limits,
             clock,
             doc_packer: Packer::new(DOCUMENT_SEED),
+            summary_packer: Packer::new(SUMMARY_SEED),
             traces: AtomicU64::new(0),
             docs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -220,7 +238,10 @@ impl MemStore {
         let entry = traces.entry(key).or_insert_with(|| {
             Box::new(TraceEntry {
                 docs: Vec::new(),
-                summary: Arc::default(),
+                hot: Hot::default(),
+                summary_packing: Packing::Raw,
+                summary_len: 0,
+                summary: Box::default(),
                 revision: 0,
                 ordinal: u32::MAX,
                 raw_bytes: 0,
@@ -288,7 +309,7 @@ impl MemStore {
             older.iter().filter_map(|s| validate(s).ok()).collect();
         let mut all: Vec<&ValidDoc<'_>> = fresh.iter().flatten().map(|&i| &batch[i].doc).collect();
         all.extend(older_parsed.iter());
-        let summary = Arc::new(compute(&all));
+        let summary = compute(&all);
         entry.docs.shrink_to_fit();
 
         let (old_start, old_last) = (entry.start(), entry.last());
@@ -297,11 +318,18 @@ impl MemStore {
             entry.ordinal = postings.allocate(key);
             old_terms.clear();
         } else {
-            index_terms(&entry.summary, old_terms);
+            index_terms(&entry.full(&self.summary_packer), old_terms);
         }
         index_terms(&summary, new_terms);
         postings.update(entry.ordinal, old_terms, new_terms);
-        entry.summary = summary;
+        let encoded = summary.encode();
+        let (packing, packed) = self.summary_packer.pack(&encoded);
+        (
+            entry.hot,
+            entry.summary_packing,
+            entry.summary_len,
+            entry.summary,
+        ) = (summary.hot(), packing, encoded.len() as u32, packed);
         delta.packed += packed_size(entry) as i64 - packed_before as i64;
         delta.bytes += accounted_size(entry) as i64 - accounted_before as i64;
         entry.revision += 1;
@@ -326,12 +354,12 @@ impl MemStore {
         }
     }
 
-    fn remove_trace(shard: &mut Shard, key: &Key) -> Option<Box<TraceEntry>> {
+    fn remove_trace(&self, shard: &mut Shard, key: &Key) -> Option<Box<TraceEntry>> {
         let e = shard.traces.remove(key)?;
         shard.by_start.remove(&(key.0, e.start(), key.1));
         shard.by_last.remove(&(key.0, e.last(), key.1));
         let mut terms = Vec::new();
-        index_terms(&e.summary, &mut terms);
+        index_terms(&e.full(&self.summary_packer), &mut terms);
         shard.postings.release(e.ordinal, &terms);
         Some(e)
     }
@@ -354,7 +382,7 @@ impl MemStore {
             let mut shard = self.shards[shard_of(&tid)].lock();
             let key = (pid, tid);
             if shard.traces.get(&key).is_some_and(|e| e.start() == start) {
-                if let Some(e) = Self::remove_trace(&mut shard, &key) {
+                if let Some(e) = self.remove_trace(&mut shard, &key) {
                     drop(shard);
                     self.forget(&e);
                     self.evicted.fetch_add(1, Relaxed);
@@ -517,6 +545,7 @@ impl TraceStore for MemStore {
             pid,
             q,
             self.limits.scan_budget_per_shard,
+            &self.summary_packer,
         ))
     }
 
@@ -536,7 +565,7 @@ impl TraceStore for MemStore {
                 .collect();
             let mut removed = Vec::with_capacity(stale.len());
             for k in &stale {
-                if let Some(e) = Self::remove_trace(&mut shard, k) {
+                if let Some(e) = self.remove_trace(&mut shard, k) {
                     removed.push((e.start(), k.0, k.1));
                     self.forget(&e);
                     dropped += 1;

@@ -8,19 +8,30 @@
 //! page may then hold fewer results than it could, with `ApproximateTime` saying how far back
 //! the scan got.
 
-use super::{IndexKey, Shard};
+use super::{IndexKey, Shard, TraceEntry};
+use crate::model::summary::TraceSummary;
 use crate::model::{Micros, TraceId};
+use crate::store::packing::Packer;
 use crate::store::{Cursor, SummaryItem, SummaryPage, SummaryQuery, TimeRangeType};
 use parking_lot::Mutex;
 use std::ops::Bound;
+use std::sync::Arc;
 
 /// Below this many index candidates a shard evaluates them instead of walking its time index.
 const MIN_CANDIDATE_LIMIT: u64 = 256;
 
 type Pos = (Micros, TraceId);
 
+/// A match whose summary is decoded only if it makes the page.
+struct Pending {
+    revision: u32,
+    packed: Box<[u8]>,
+    packing: crate::store::packing::Packing,
+    len: u32,
+}
+
 struct ShardResult {
-    matches: Vec<(Pos, SummaryItem)>,
+    matches: Vec<(Pos, Pending)>,
     scanned: Vec<Pos>,
     stopped_at: Option<Pos>,
 }
@@ -64,7 +75,13 @@ fn within(k: &IndexKey, lo: &IndexKey, hi: &Bound<IndexKey>) -> bool {
         }
 }
 
-fn scan_shard(shard: &Shard, pid: u16, q: &SummaryQuery, budget: usize) -> ShardResult {
+fn scan_shard(
+    shard: &Shard,
+    pid: u16,
+    q: &SummaryQuery,
+    budget: usize,
+    packer: &Packer,
+) -> ShardResult {
     let mut r = ShardResult {
         matches: Vec::new(),
         scanned: Vec::new(),
@@ -76,29 +93,34 @@ fn scan_shard(shard: &Shard, pid: u16, q: &SummaryQuery, budget: usize) -> Shard
     let threshold = q
         .sample_rate
         .map(|rate| (rate.clamp(0.0, 1.0) * u64::MAX as f64) as u64);
-    let key_of = |e: &super::TraceEntry| match q.range {
+    let detail = q.filter.as_ref().is_some_and(|f| f.needs_detail());
+    let key_of = |e: &TraceEntry| match q.range {
         TimeRangeType::TraceId => e.start(),
         _ => e.last(),
     };
-    let consider =
-        |tid: TraceId, key: Micros, e: &super::TraceEntry, r: &mut ShardResult| -> bool {
-            if q.range == TimeRangeType::Event && e.start() >= q.end {
-                return false;
-            }
-            r.scanned.push((key, tid));
-            let sampled = threshold.is_none_or(|t| tid.mix64() <= t);
-            if sampled && q.filter.as_ref().is_none_or(|f| f.matches(&e.summary)) {
-                let item = SummaryItem {
-                    trace_id: tid,
-                    key,
-                    revision: e.revision,
-                    summary: e.summary.clone(),
-                };
-                r.matches.push(((key, tid), item));
-                return true;
-            }
-            false
+    let consider = |tid: TraceId, key: Micros, e: &TraceEntry, r: &mut ShardResult| -> bool {
+        if q.range == TimeRangeType::Event && e.start() >= q.end {
+            return false;
+        }
+        r.scanned.push((key, tid));
+        let sampled = threshold.is_none_or(|t| tid.mix64() <= t);
+        let passes = || match &q.filter {
+            None => true,
+            Some(f) if detail => f.matches(&e.full(packer)),
+            Some(f) => f.matches(&TraceSummary::from_hot(&e.hot)),
         };
+        if sampled && passes() {
+            let pending = Pending {
+                revision: e.revision,
+                packed: e.summary.clone(),
+                packing: e.summary_packing,
+                len: e.summary_len,
+            };
+            r.matches.push(((key, tid), pending));
+            return true;
+        }
+        false
+    };
 
     let candidates = q
         .filter
@@ -151,12 +173,13 @@ pub(super) fn scan(
     pid: u16,
     q: &SummaryQuery,
     budget: usize,
+    packer: &Packer,
 ) -> SummaryPage {
     let mut matches = Vec::new();
     let mut scanned = Vec::new();
     let mut frontier: Option<Pos> = None;
     for shard in shards {
-        let r = scan_shard(&shard.lock(), pid, q, budget);
+        let r = scan_shard(&shard.lock(), pid, q, budget, packer);
         matches.extend(r.matches);
         scanned.extend(r.scanned);
         if let Some(s) = r.stopped_at {
@@ -183,6 +206,16 @@ pub(super) fn scan(
         reached: if full { None } else { frontier.map(|f| f.0) },
         items: Vec::with_capacity(matches.len()),
     };
-    page.items.extend(matches.into_iter().map(|(_, item)| item));
+    page.items
+        .extend(matches.into_iter().map(|((key, trace_id), p)| {
+            let bytes = packer.unpack(p.packing, &p.packed, p.len as usize);
+            let summary = Arc::new(TraceSummary::decode(&bytes).unwrap_or_default());
+            SummaryItem {
+                trace_id,
+                key,
+                revision: p.revision,
+                summary,
+            }
+        }));
     page
 }
