@@ -5,6 +5,10 @@
 //! own figures it prints p50/p99 latencies of the first page, measured over many runs.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+// The gateway's allocator, so the figures are the gateway's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use xray_gateway::model::segment::validate;

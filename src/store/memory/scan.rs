@@ -22,16 +22,9 @@ const MIN_CANDIDATE_LIMIT: u64 = 256;
 
 type Pos = (Micros, TraceId);
 
-/// A match whose summary is decoded only if it makes the page.
-struct Pending {
-    revision: u32,
-    packed: Box<[u8]>,
-    packing: crate::store::packing::Packing,
-    len: u32,
-}
-
 struct ShardResult {
-    matches: Vec<(Pos, Pending)>,
+    /// Matches by position; their summaries are read only if they make the page.
+    matches: Vec<Pos>,
     scanned: Vec<Pos>,
     stopped_at: Option<Pos>,
 }
@@ -110,13 +103,7 @@ fn scan_shard(
             Some(f) => f.matches(&TraceSummary::from_hot(&e.hot)),
         };
         if sampled && passes() {
-            let pending = Pending {
-                revision: e.revision,
-                packed: e.summary.clone(),
-                packing: e.summary_packing,
-                len: e.summary_len,
-            };
-            r.matches.push(((key, tid), pending));
+            r.matches.push((key, tid));
             return true;
         }
         false
@@ -187,13 +174,13 @@ pub(super) fn scan(
         }
     }
     if let Some(f) = frontier {
-        matches.retain(|(p, _)| *p >= f);
+        matches.retain(|p| *p >= f);
     }
-    matches.sort_unstable_by_key(|m| std::cmp::Reverse(m.0));
+    matches.sort_unstable_by_key(|m| std::cmp::Reverse(*m));
     matches.truncate(q.limit);
     let full = matches.len() >= q.limit;
     let cutoff = if full {
-        matches.last().map(|m| m.0)
+        matches.last().copied()
     } else {
         frontier
     };
@@ -206,16 +193,23 @@ pub(super) fn scan(
         reached: if full { None } else { frontier.map(|f| f.0) },
         items: Vec::with_capacity(matches.len()),
     };
-    page.items
-        .extend(matches.into_iter().map(|((key, trace_id), p)| {
-            let bytes = packer.unpack(p.packing, &p.packed, p.len as usize);
+    // Read the summaries of the page's traces only. A trace evicted since the scan drops out;
+    // one updated since shows its newer summary.
+    for (key, trace_id) in matches {
+        let shard = shards[super::shard_of(&trace_id)].lock();
+        if let Some(e) = shard.traces.get(&(pid, trace_id)) {
+            let revision = e.revision;
+            let (packing, packed, len) = (e.summary_packing, e.summary.clone(), e.summary_len);
+            drop(shard);
+            let bytes = packer.unpack(packing, &packed, len as usize);
             let summary = Arc::new(TraceSummary::decode(&bytes).unwrap_or_default());
-            SummaryItem {
+            page.items.push(SummaryItem {
                 trace_id,
                 key,
-                revision: p.revision,
+                revision,
                 summary,
-            }
-        }));
+            });
+        }
+    }
     page
 }
