@@ -1,6 +1,7 @@
 //! Composition root: builds the store, binds the listeners, serves until shutdown, drains.
 
 use crate::config::{Config, Listen};
+use crate::daemon::{self, UdpStats};
 use crate::model::time::{Clock, SystemClock};
 use crate::store::memory::{Limits, MemStore};
 use crate::store::{Partition, TraceStore};
@@ -42,6 +43,25 @@ pub async fn run(
         }
     };
 
+    let udp_stats = Arc::new(UdpStats::default());
+    let daemon = match config.daemon_listen {
+        Listen::Off => None,
+        Listen::At(addr) => {
+            // TCP first, so that port 0 resolves; UDP then takes the same port number.
+            let tcp = TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on {addr} (TCP) for the daemon: {e}")
+            })?;
+            let local = tcp.local_addr()?;
+            let udp = daemon::bind_udp(local).map_err(|e| {
+                anyhow::anyhow!("cannot listen on {local} (UDP) for the daemon: {e}")
+            })?;
+            tracing::info!(listener = "daemon-udp", address = %local, "listening");
+            tracing::info!(listener = "daemon-tcp", address = %local, "listening");
+            listeners.push(("daemon".to_owned(), local.to_string()));
+            Some((tcp, Arc::new(udp)))
+        }
+    };
+
     let sweeper = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -58,18 +78,25 @@ pub async fn run(
         })
     };
 
+    let default_partition = Partition {
+        account: config.default_account.clone(),
+        region: config.default_region.clone(),
+    };
+    let stats_for_health = udp_stats.clone();
     let state = Arc::new(ApiState {
-        store,
+        store: store.clone(),
         control: Default::default(),
         clock,
-        default_partition: Partition {
-            account: config.default_account.clone(),
-            region: config.default_region.clone(),
-        },
+        default_partition: default_partition.clone(),
         listeners,
+        health_extras: vec![(
+            "daemon_udp".to_owned(),
+            Box::new(move || stats_for_health.snapshot()),
+        )],
     });
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut servers = Vec::new();
+    let mut receivers = Vec::new();
     if let Some(l) = xray {
         let mut stop = stop_tx.subscribe();
         let app = xray_api::router(state.clone());
@@ -81,12 +108,36 @@ pub async fn run(
                 .await
         }));
     }
+    if let Some((tcp, udp)) = daemon {
+        let mut stop = stop_tx.subscribe();
+        let app = xray_api::router(state.clone());
+        servers.push(tokio::spawn(async move {
+            axum::serve(tcp, app)
+                .with_graceful_shutdown(async move {
+                    stop.recv().await.ok();
+                })
+                .await
+        }));
+        for _ in 0..2 {
+            let (udp, store, part, stats, stop) = (
+                udp.clone(),
+                store.clone(),
+                default_partition.clone(),
+                udp_stats.clone(),
+                stop_tx.subscribe(),
+            );
+            receivers.push(tokio::spawn(daemon::receive(udp, store, part, stats, stop)));
+        }
+    }
     tracing::info!("ready");
     shutdown.await;
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop_tx.send(());
     for s in servers {
         s.await??;
+    }
+    for r in receivers {
+        let _ = r.await;
     }
     sweeper.abort();
     Ok(())

@@ -42,6 +42,11 @@ pub struct Config {
     #[arg(long, env = "XRAY_LISTEN", default_value = "127.0.0.1:4566", value_parser = parse_listen)]
     pub xray_listen: Listen,
 
+    /// The X-Ray daemon's address (UDP segments and, on TCP, the X-Ray API unsigned, as the
+    /// SDKs' samplers call it), or `off`. Point SDKs here with AWS_XRAY_DAEMON_ADDRESS.
+    #[arg(long, env = "XRAY_DAEMON_LISTEN", default_value = "127.0.0.1:2000", value_parser = parse_listen)]
+    pub daemon_listen: Listen,
+
     /// Account that requests without a 12-digit access key, and ingest without credentials, land in.
     #[arg(long, env = "XRAY_DEFAULT_ACCOUNT", default_value = "000000000000")]
     pub default_account: String,

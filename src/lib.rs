@@ -12,9 +12,11 @@
 
 pub mod app;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod ingest;
 pub mod model;
 pub mod query;
+pub mod sampling;
 pub mod store;
 pub mod xray_api;

@@ -53,6 +53,7 @@ pub struct ControlState {
     /// Taggable resources (groups, sampling rules) by ARN, with their tags.
     pub tags: HashMap<String, BTreeMap<String, String>>,
     pub telemetry_records: u64,
+    pub sampling: crate::sampling::SamplingState,
 }
 
 impl Default for ControlState {
@@ -76,6 +77,7 @@ impl Default for ControlState {
             retrievals: HashMap::new(),
             tags: HashMap::new(),
             telemetry_records: 0,
+            sampling: Default::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ mod context;
 mod error;
 mod policies;
 mod retrieval;
+mod sampling;
 mod settings;
 mod shapes;
 mod tags;
@@ -40,7 +41,11 @@ pub struct ApiState {
     pub default_partition: Partition,
     /// `(name, address)` of every listener, for `/health`.
     pub listeners: Vec<(String, String)>,
+    /// More counters for `/health`, by name (the daemon's UDP intake, ...).
+    pub health_extras: Vec<(String, HealthFn)>,
 }
+
+pub type HealthFn = Box<dyn Fn() -> Value + Send + Sync>;
 
 impl ApiState {
     pub fn now_secs(&self) -> f64 {
@@ -73,13 +78,16 @@ async fn health(State(st): State<Arc<ApiState>>) -> Response {
         .iter()
         .map(|(n, a)| (n.clone(), Value::String(a.clone())))
         .collect();
-    let body = json!({
+    let mut body = json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "listeners": listeners,
         "store": st.store.stats(),
         "rss_bytes": resident_bytes(),
     });
+    for (name, f) in &st.health_extras {
+        body[name.as_str()] = f();
+    }
     respond(StatusCode::OK, body.to_string(), &request_id(), None)
 }
 
@@ -247,6 +255,12 @@ async fn call(st: &ApiState, op: &Op, part: &Partition, req: &Value) -> Result<S
         "StartTraceRetrieval" => retrieval::start_trace_retrieval(st, part, req),
         "ListRetrievedTraces" => retrieval::list_retrieved_traces(st, part, req).await,
         "CancelTraceRetrieval" => retrieval::cancel_trace_retrieval(st, part, req),
+        "CreateSamplingRule" => sampling::create_sampling_rule(st, part, req),
+        "GetSamplingRules" => sampling::get_sampling_rules(st, part),
+        "UpdateSamplingRule" => sampling::update_sampling_rule(st, part, req),
+        "DeleteSamplingRule" => sampling::delete_sampling_rule(st, part, req),
+        "GetSamplingTargets" => sampling::get_sampling_targets(st, part, req),
+        "GetSamplingStatisticSummaries" => sampling::get_sampling_statistic_summaries(st, part),
         "TagResource" => tags::tag_resource(st, part, req),
         "UntagResource" => tags::untag_resource(st, part, req),
         "ListTagsForResource" => tags::list_tags_for_resource(st, part, req),

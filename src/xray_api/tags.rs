@@ -23,10 +23,10 @@ fn tag_chars_ok(s: &str) -> bool {
         .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
 }
 
-pub fn tag_resource(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
-    let arn = req["ResourceARN"].as_str().unwrap_or("");
+/// Reads and checks a `Tags` list (for TagResource and for resources created with tags).
+pub fn tags_from(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
     let mut new = Vec::new();
-    for t in req["Tags"].as_array().into_iter().flatten() {
+    for t in v.as_array().into_iter().flatten() {
         let (k, v) = (
             t["Key"].as_str().unwrap_or(""),
             t["Value"].as_str().unwrap_or(""),
@@ -43,6 +43,19 @@ pub fn tag_resource(st: &ApiState, part: &Partition, req: &Value) -> Result<Stri
         }
         new.push((k.to_owned(), v.to_owned()));
     }
+    if new.len() > MAX_TAGS {
+        return Err(ApiError::with_code(
+            400,
+            "TooManyTagsException",
+            format!("A resource may have at most {MAX_TAGS} tags."),
+        ));
+    }
+    Ok(new)
+}
+
+pub fn tag_resource(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+    let arn = req["ResourceARN"].as_str().unwrap_or("");
+    let new = tags_from(&req["Tags"])?;
     st.control.with(part, |c| {
         let tags = c.tags.get_mut(arn).ok_or_else(|| not_found(arn))?;
         let mut merged = tags.clone();
@@ -119,6 +132,7 @@ mod tests {
             clock: Arc::new(SystemClock),
             default_partition: part.clone(),
             listeners: Vec::new(),
+            health_extras: Vec::new(),
         };
         st.control.with(&part, |c| {
             c.tags.insert(
