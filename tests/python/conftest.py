@@ -15,12 +15,13 @@ import pytest
 
 BIN = os.environ.get("XRAY_GATEWAY_BIN", "target/release/xray-gateway")
 ADDR_RE = re.compile(r'listener="?xray"?\s+address=(\S+)')
+DAEMON_RE = re.compile(r'listener="?daemon-udp"?\s+address=(\S+)')
 
 
 class Gateway:
     def __init__(self, *args):
         self.proc = subprocess.Popen(
-            [BIN, "--xray-listen", "127.0.0.1:0", *args],
+            [BIN, "--xray-listen", "127.0.0.1:0", "--daemon-listen", "127.0.0.1:0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -29,6 +30,7 @@ class Gateway:
         self.log = []
         deadline = time.time() + 30
         self.address = None
+        self.daemon = None
         while time.time() < deadline:
             line = self.proc.stdout.readline()
             if not line:
@@ -37,6 +39,9 @@ class Gateway:
             m = ADDR_RE.search(line)
             if m:
                 self.address = m.group(1)
+            d = DAEMON_RE.search(line)
+            if d:
+                self.daemon = d.group(1)
             if " ready" in line:
                 break
         if not self.address:
