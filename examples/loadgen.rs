@@ -4,7 +4,14 @@
 //! cargo run --release --example loadgen -- put   --url http://127.0.0.1:4566 --clients 4 --seconds 10
 //! cargo run --release --example loadgen -- fill  --url http://127.0.0.1:4566 --traces 1000000
 //! cargo run --release --example loadgen -- query --url http://127.0.0.1:4566 --seconds 10
+//! cargo run --release --example loadgen -- udp --daemon 127.0.0.1:2000 --rate 25000 --seconds 10
+//! cargo run --release --example loadgen -- targets --url http://127.0.0.1:4566 --seconds 10
 //! ```
+//!
+//! `udp` sends ~1 KB segment datagrams at a steady rate (`--rate 0`: as fast as it can) and
+//! reports what the gateway stored and what the kernel dropped on the socket (/proc/net/udp).
+//! `targets` creates 25 sampling rules and has 100 clients report statistics for all of them
+//! in turn, reporting GetSamplingTargets latency.
 //!
 //! `put` sends 50-document PutTraceSegments calls of realistic ~600-byte segments (three per
 //! trace: a front end, a back end called by it, and an independent subsegment) over keep-alive
@@ -29,6 +36,8 @@ type Http = Client<HttpConnector, Full<Bytes>>;
 struct Args {
     mode: String,
     url: String,
+    daemon: String,
+    rate: u64,
     clients: usize,
     seconds: u64,
     traces: u64,
@@ -38,6 +47,8 @@ fn args() -> Args {
     let mut a = Args {
         mode: String::new(),
         url: "http://127.0.0.1:4566".into(),
+        daemon: "127.0.0.1:2000".into(),
+        rate: 25_000,
         clients: 4,
         seconds: 10,
         traces: 1_000_000,
@@ -46,6 +57,8 @@ fn args() -> Args {
     while let Some(x) = it.next() {
         match x.as_str() {
             "--url" => a.url = it.next().expect("--url URL"),
+            "--daemon" => a.daemon = it.next().expect("--daemon HOST:PORT"),
+            "--rate" => a.rate = it.next().and_then(|v| v.parse().ok()).expect("--rate N"),
             "--clients" => a.clients = it.next().and_then(|v| v.parse().ok()).expect("--clients N"),
             "--seconds" => a.seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds N"),
             "--traces" => a.traces = it.next().and_then(|v| v.parse().ok()).expect("--traces N"),
@@ -427,6 +440,129 @@ async fn query(a: &Args) {
     );
 }
 
+/// Drops the kernel counted on the UDP socket bound to `port` (the last column of /proc/net/udp).
+fn socket_drops(port: u16) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/udp").ok()?;
+    let want = format!(":{port:04X}");
+    text.lines()
+        .skip(1)
+        .find(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|local| local.ends_with(&want))
+        })?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+}
+
+async fn udp(a: &Args) {
+    let http = client();
+    let port: u16 = a
+        .daemon
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("--daemon HOST:PORT");
+    let before = health(&http, &a.url).await["daemon_udp"]["documents_stored"]
+        .as_u64()
+        .unwrap_or(0);
+    let drops_before = socket_drops(port).unwrap_or(0);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut g = Gen::new(now_micros());
+    let mut datagrams: Vec<Vec<u8>> = Vec::new();
+    let (mut sent, mut size) = (0u64, 0usize);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(a.seconds);
+    while Instant::now() < deadline {
+        if datagrams.is_empty() {
+            // Fifty fresh documents at a time, unescaped, each behind the daemon header.
+            let body = g.body(50, true, |n| now_micros() - 1_000_000 + n % 1000);
+            let v: serde_json::Value = serde_json::from_slice(&body).expect("own body");
+            datagrams = v["TraceSegmentDocuments"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(|d| {
+                    let mut m = br#"{"format": "json", "version": 1}"#.to_vec();
+                    m.push(b'\n');
+                    m.extend_from_slice(d.as_str().expect("string").as_bytes());
+                    m
+                })
+                .collect();
+        }
+        let d = datagrams.pop().expect("refilled");
+        size = d.len();
+        let _ = socket.send_to(&d, &a.daemon);
+        sent += 1;
+        if a.rate > 0 {
+            // Pace: never get ahead of rate × elapsed.
+            let due = Duration::from_secs_f64(sent as f64 / a.rate as f64);
+            let ahead = due.saturating_sub(started.elapsed());
+            if ahead > Duration::from_micros(200) {
+                std::thread::sleep(ahead);
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stored = health(&http, &a.url).await["daemon_udp"]["documents_stored"]
+        .as_u64()
+        .unwrap_or(0)
+        - before;
+    let drops = socket_drops(port).unwrap_or(0) - drops_before;
+    println!(
+        "udp: sent {sent} datagrams of {size} bytes in {secs:.1} s = {:.0}/s; stored {stored} ({:.0}/s); lost {}; kernel socket drops {drops}",
+        sent as f64 / secs,
+        stored as f64 / secs,
+        sent - stored.min(sent)
+    );
+}
+
+async fn targets(a: &Args) {
+    let http = client();
+    for r in 0..25 {
+        let rule = serde_json::json!({"SamplingRule": {"RuleName": format!("load-{r}"), "Priority": r + 1, "FixedRate": 0.1, "ReservoirSize": 10,
+            "ServiceName": format!("svc-{r}"), "ServiceType": "*", "Host": "*", "HTTPMethod": "*", "URLPath": "*", "ResourceARN": "*", "Version": 1}});
+        let (status, body) = post(
+            &http,
+            &a.url,
+            "/CreateSamplingRule",
+            Bytes::from(rule.to_string()),
+        )
+        .await;
+        assert!(
+            status == 200 || String::from_utf8_lossy(&body).contains("already exists"),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(a.seconds);
+    let mut lat = Vec::new();
+    let mut rounds = 0u64;
+    while Instant::now() < deadline {
+        for c in 0..100u64 {
+            let now = now_micros() as f64 / 1e6;
+            let docs: Vec<serde_json::Value> = (0..25)
+                .map(|r| serde_json::json!({"RuleName": format!("load-{r}"), "ClientID": format!("{c:024x}"), "Timestamp": now, "RequestCount": 100, "SampledCount": 10, "BorrowCount": 1}))
+                .collect();
+            let body = serde_json::json!({ "SamplingStatisticsDocuments": docs }).to_string();
+            let t = Instant::now();
+            let (status, resp) = post(&http, &a.url, "/SamplingTargets", Bytes::from(body)).await;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+        }
+        rounds += 1;
+    }
+    let n = lat.len();
+    println!(
+        "targets: {n} GetSamplingTargets calls (25 rules reported by each of 100 clients, {rounds} rounds): p50 {:.3} ms, p99 {:.3} ms",
+        percentile(&mut lat, 0.5),
+        percentile(&mut lat, 0.99)
+    );
+}
+
 fn main() {
     let a = args();
     CLIENTS.store(a.clients as u64, Relaxed);
@@ -439,6 +575,8 @@ fn main() {
             "put" => put_load(&a).await,
             "fill" => fill(&a).await,
             "query" => query(&a).await,
+            "udp" => udp(&a).await,
+            "targets" => targets(&a).await,
             _ => eprintln!(
                 "usage: loadgen put|fill|query [--url URL] [--clients N] [--seconds N] [--traces N]"
             ),
