@@ -14,6 +14,7 @@ pub mod app;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod graph;
 pub mod ingest;
 pub mod model;
 pub mod query;

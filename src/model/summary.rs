@@ -114,6 +114,7 @@ pub struct SegmentRow {
     pub http_status: Option<u16>,
     /// Seconds; NaN while in progress.
     pub duration: f64,
+    pub start: Micros,
 }
 
 /// One call from a service to another (the caller's subsegment), for `edge() {}`.
@@ -124,6 +125,7 @@ pub struct EdgeRow {
     pub flags: u8,
     pub http_status: Option<u16>,
     pub duration: f64,
+    pub start: Micros,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -248,6 +250,7 @@ fn row_of(tree: &Tree<'_>, i: usize, sid: Sid, extra: u8) -> SegmentRow {
         flags: entity_flags(n.e) | partial | extra,
         http_status: http_status(n.e),
         duration: secs_of(n.duration()),
+        start: n.start.unwrap_or(0),
     }
 }
 
@@ -289,6 +292,7 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
                         flags: r.flags,
                         http_status: r.http_status,
                         duration: r.duration,
+                        start: r.start,
                     });
                 }
             }
@@ -304,6 +308,7 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
                     flags: r.flags,
                     http_status: r.http_status,
                     duration: r.duration,
+                    start: r.start,
                 });
             }
         }

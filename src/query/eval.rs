@@ -63,6 +63,12 @@ impl Sel {
     }
 }
 
+/// A test of whether a service identity is the one a node selector (`"name"`, `id(...)`) names.
+pub fn node_matcher(n: &NodeSel) -> impl Fn(Sid) -> bool + Send + Sync + use<> {
+    let sel = Sel::new(n);
+    move |sid| sel.matches(sid)
+}
+
 /// A compiled expression: the tree with node selectors and annotation keys resolved.
 #[derive(Debug, Clone)]
 enum F {

@@ -12,7 +12,7 @@ mod lex;
 mod parse;
 
 pub use ast::Expr;
-pub use eval::{Filter, compile};
+pub use eval::{Filter, compile, node_matcher};
 pub use parse::parse;
 
 use ast::GroupBy;

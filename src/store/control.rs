@@ -43,8 +43,19 @@ pub struct Retrieval {
     pub cancelled: bool,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub arn: String,
+    pub filter: Option<String>,
+    pub insights_enabled: bool,
+    pub notifications_enabled: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct ControlState {
+    /// Groups other than the built-in `Default`.
+    pub groups: Vec<Group>,
     pub encryption: Encryption,
     pub destination: Destination,
     pub indexing_rules: Vec<IndexingRule>,
@@ -59,6 +70,7 @@ pub struct ControlState {
 impl Default for ControlState {
     fn default() -> Self {
         ControlState {
+            groups: Vec::new(),
             encryption: Encryption {
                 kind: "NONE".into(),
                 key_id: None,

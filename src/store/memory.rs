@@ -16,6 +16,7 @@ use super::{
     IngestDoc, Partition, StoreError, StoreStats, StoredDocument, StoredTrace, SummaryPage,
     SummaryQuery, TraceStore,
 };
+use crate::graph::{Graph, Stats};
 use crate::model::segment::{DocKind, INVALID_SEGMENT, Rejection, ValidDoc, validate};
 use crate::model::selection::{Term, index_terms};
 use crate::model::summary::{Hot, TraceSummary, compute};
@@ -150,6 +151,8 @@ struct Delta {
     docs: i64,
     bytes: i64,
     packed: i64,
+    /// Graph contributions by (partition, minute of trace start).
+    graph: FxHashMap<(u16, i64), Graph>,
     oldest_remove: Vec<(Micros, u16, TraceId)>,
     oldest_insert: Vec<(Micros, u16, TraceId)>,
 }
@@ -158,6 +161,8 @@ pub struct MemStore {
     shards: Box<[Mutex<Shard>]>,
     parts: RwLock<FxHashMap<Partition, u16>>,
     oldest: Mutex<BTreeSet<(Micros, u16, TraceId)>>,
+    /// The service graph summed per (partition, minute of trace start).
+    graphs: Mutex<std::collections::BTreeMap<(u16, i64), Graph>>,
     limits: Limits,
     clock: Arc<dyn Clock>,
     doc_packer: Packer,
@@ -171,6 +176,12 @@ pub struct MemStore {
 
 fn shard_of(t: &TraceId) -> usize {
     (t.mix64() % SHARDS as u64) as usize
+}
+
+const MINUTE: Micros = 60_000_000;
+
+fn minute(t: Micros) -> i64 {
+    t.div_euclid(MINUTE)
 }
 
 fn packed_size(e: &TraceEntry) -> u64 {
@@ -188,6 +199,7 @@ impl MemStore {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             parts: RwLock::new(FxHashMap::default()),
             oldest: Mutex::new(BTreeSet::new()),
+            graphs: Mutex::new(std::collections::BTreeMap::new()),
             limits,
             clock,
             doc_packer: Packer::new(DOCUMENT_SEED),
@@ -318,8 +330,19 @@ impl MemStore {
             entry.ordinal = postings.allocate(key);
             old_terms.clear();
         } else {
-            index_terms(&entry.full(&self.summary_packer), old_terms);
+            let old = entry.full(&self.summary_packer);
+            index_terms(&old, old_terms);
+            delta
+                .graph
+                .entry((pid, minute(old.start)))
+                .or_default()
+                .contribute(&old, -1);
         }
+        delta
+            .graph
+            .entry((pid, minute(summary.start)))
+            .or_default()
+            .contribute(&summary, 1);
         index_terms(&summary, new_terms);
         postings.update(entry.ordinal, old_terms, new_terms);
         let encoded = summary.encode();
@@ -359,7 +382,16 @@ impl MemStore {
         shard.by_start.remove(&(key.0, e.start(), key.1));
         shard.by_last.remove(&(key.0, e.last(), key.1));
         let mut terms = Vec::new();
-        index_terms(&e.full(&self.summary_packer), &mut terms);
+        let summary = e.full(&self.summary_packer);
+        index_terms(&summary, &mut terms);
+        let mut graphs = self.graphs.lock();
+        if let Some(g) = graphs.get_mut(&(key.0, minute(summary.start))) {
+            g.contribute(&summary, -1);
+            if g.is_empty() {
+                graphs.remove(&(key.0, minute(summary.start)));
+            }
+        }
+        drop(graphs);
         shard.postings.release(e.ordinal, &terms);
         Some(e)
     }
@@ -392,6 +424,16 @@ impl MemStore {
     }
 
     fn apply_delta(&self, d: Delta) {
+        if !d.graph.is_empty() {
+            let mut graphs = self.graphs.lock();
+            for (k, g) in &d.graph {
+                let slot = graphs.entry(*k).or_default();
+                slot.merge(g);
+                if slot.is_empty() {
+                    graphs.remove(k);
+                }
+            }
+        }
         if !d.oldest_remove.is_empty() || !d.oldest_insert.is_empty() {
             let mut oldest = self.oldest.lock();
             for k in &d.oldest_remove {
@@ -547,6 +589,61 @@ impl TraceStore for MemStore {
             self.limits.scan_budget_per_shard,
             &self.summary_packer,
         ))
+    }
+
+    async fn service_graph(
+        &self,
+        part: &Partition,
+        start: Micros,
+        end: Micros,
+    ) -> Result<Graph, StoreError> {
+        let mut out = Graph::default();
+        let Some(pid) = self.existing_partition(part) else {
+            return Ok(out);
+        };
+        let graphs = self.graphs.lock();
+        for g in graphs
+            .range((pid, minute(start))..(pid, minute(end.saturating_sub(1)) + 1))
+            .map(|(_, g)| g)
+        {
+            out.merge(g);
+        }
+        Ok(out)
+    }
+
+    async fn graph_series(
+        &self,
+        part: &Partition,
+        start: Micros,
+        end: Micros,
+        select: &(dyn for<'g> Fn(&'g Graph) -> Stats + Sync),
+    ) -> Result<Vec<(Micros, Stats)>, StoreError> {
+        let Some(pid) = self.existing_partition(part) else {
+            return Ok(Vec::new());
+        };
+        let graphs = self.graphs.lock();
+        Ok(graphs
+            .range((pid, minute(start))..(pid, minute(end.saturating_sub(1)) + 1))
+            .map(|((_, m), g)| (m * MINUTE, select(g)))
+            .collect())
+    }
+
+    async fn summaries(
+        &self,
+        part: &Partition,
+        ids: &[TraceId],
+    ) -> Result<Vec<(TraceId, Arc<TraceSummary>)>, StoreError> {
+        let Some(pid) = self.existing_partition(part) else {
+            return Ok(Vec::new());
+        };
+        Ok(ids
+            .iter()
+            .filter_map(|tid| {
+                let shard = self.shards[shard_of(tid)].lock();
+                let e = shard.traces.get(&(pid, *tid))?;
+                Some((*tid, Arc::new(e.full(&self.summary_packer))))
+            })
+            .collect())
     }
 
     async fn sweep(&self) -> Result<u64, StoreError> {

@@ -143,6 +143,31 @@ pub trait TraceStore: Send + Sync + 'static {
         q: &SummaryQuery,
     ) -> Result<SummaryPage, StoreError>;
 
+    /// The service graph of the traces that started in the minutes `[start, end)` touches,
+    /// from sums kept at ingest.
+    async fn service_graph(
+        &self,
+        part: &Partition,
+        start: Micros,
+        end: Micros,
+    ) -> Result<crate::graph::Graph, StoreError>;
+
+    /// Minute by minute over `[start, end)`: what `select` picks out of each minute's graph.
+    async fn graph_series(
+        &self,
+        part: &Partition,
+        start: Micros,
+        end: Micros,
+        select: &(dyn for<'g> Fn(&'g crate::graph::Graph) -> crate::graph::Stats + Sync),
+    ) -> Result<Vec<(Micros, crate::graph::Stats)>, StoreError>;
+
+    /// The summaries of the traces among `ids` that exist.
+    async fn summaries(
+        &self,
+        part: &Partition,
+        ids: &[TraceId],
+    ) -> Result<Vec<(TraceId, Arc<TraceSummary>)>, StoreError>;
+
     /// Applies retention; returns how many traces were dropped.
     async fn sweep(&self) -> Result<u64, StoreError>;
 

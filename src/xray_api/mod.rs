@@ -3,6 +3,8 @@
 
 mod context;
 mod error;
+mod graph;
+mod groups;
 mod policies;
 mod retrieval;
 mod sampling;
@@ -52,15 +54,22 @@ impl ApiState {
         micros_to_secs(self.clock.now_micros())
     }
 
-    /// The filter expression of a group, for `group.name` / `group.arn` in filters. Groups
-    /// arrive with the groups operations; until then no group exists.
+    /// The filter expression of a group (empty for one without a filter), for `group.name` /
+    /// `group.arn` in filters.
     pub fn group_filter(
         &self,
-        _part: &Partition,
-        _by: crate::query::ast::GroupBy,
-        _name: &str,
+        part: &Partition,
+        by: crate::query::ast::GroupBy,
+        name: &str,
     ) -> Option<String> {
-        None
+        use crate::query::ast::GroupBy;
+        let req = match by {
+            GroupBy::Name => json!({ "GroupName": name }),
+            GroupBy::Arn => json!({ "GroupARN": name }),
+        };
+        groups::find(self, part, &req)
+            .ok()
+            .map(|g| g.filter.unwrap_or_default())
     }
 }
 
@@ -261,6 +270,16 @@ async fn call(st: &ApiState, op: &Op, part: &Partition, req: &Value) -> Result<S
         "DeleteSamplingRule" => sampling::delete_sampling_rule(st, part, req),
         "GetSamplingTargets" => sampling::get_sampling_targets(st, part, req),
         "GetSamplingStatisticSummaries" => sampling::get_sampling_statistic_summaries(st, part),
+        "CreateGroup" => groups::create_group(st, part, req),
+        "GetGroup" => groups::get_group(st, part, req),
+        "GetGroups" => groups::get_groups(st, part),
+        "UpdateGroup" => groups::update_group(st, part, req),
+        "DeleteGroup" => groups::delete_group(st, part, req),
+        "GetServiceGraph" => graph::get_service_graph(st, part, req).await,
+        "GetTraceGraph" => graph::get_trace_graph(st, part, req).await,
+        "GetTimeSeriesServiceStatistics" => {
+            graph::get_time_series_service_statistics(st, part, req).await
+        }
         "TagResource" => tags::tag_resource(st, part, req),
         "UntagResource" => tags::untag_resource(st, part, req),
         "ListTagsForResource" => tags::list_tags_for_resource(st, part, req),

@@ -1,0 +1,136 @@
+use super::*;
+use crate::model::segment::{ValidDoc, validate};
+use crate::model::summary::compute;
+use serde_json::Value;
+
+const T: &str = "1-581cf771-a006649127e371903a2de979";
+
+fn summary(docs: &[String]) -> TraceSummary {
+    let parsed: Vec<ValidDoc<'_>> = docs.iter().map(|d| validate(d).unwrap()).collect();
+    let refs: Vec<&ValidDoc<'_>> = parsed.iter().collect();
+    compute(&refs)
+}
+
+fn by_name<'a>(services: &'a [Value], name: &str) -> &'a Value {
+    services
+        .iter()
+        .find(|s| s["Name"] == name)
+        .unwrap_or_else(|| panic!("no node {name}"))
+}
+
+fn two_services_and_dynamodb(front_status: u16, throttled: bool) -> Vec<String> {
+    vec![
+        format!(
+            r#"{{"name":"front","id":"1000000000000001","trace_id":"{T}","start_time":100,"end_time":101,"http":{{"response":{{"status":{front_status}}}}},"fault":{f},
+            "subsegments":[{{"id":"2000000000000002","name":"back","namespace":"remote","start_time":100.1,"end_time":100.9}}]}}"#,
+            f = front_status >= 500
+        ),
+        format!(
+            r#"{{"name":"back","id":"3000000000000003","trace_id":"{T}","parent_id":"2000000000000002","start_time":100.2,"end_time":100.8,
+            "subsegments":[{{"id":"4000000000000004","name":"DynamoDB","namespace":"aws","start_time":100.3,"end_time":100.4,"throttle":{throttled},"error":{throttled},"aws":{{"table_name":"t"}}}}]}}"#
+        ),
+    ]
+}
+
+#[test]
+fn two_services_a_dynamodb_call_and_the_client() {
+    let mut g = Graph::default();
+    g.contribute(&summary(&two_services_and_dynamodb(200, false)), 1);
+    let s = render_services(&g);
+    assert_eq!(s.len(), 4, "client, DynamoDB, back, front");
+    let client = &s[0];
+    assert_eq!(
+        (client["Name"].as_str(), client["Type"].as_str()),
+        (Some("client"), Some("client"))
+    );
+    let front = by_name(&s, "front");
+    assert_eq!(client["Edges"][0]["ReferenceId"], front["ReferenceId"]);
+    assert_eq!(front["Root"], true);
+    let back = by_name(&s, "back");
+    let ddb = by_name(&s, "DynamoDB");
+    assert_eq!(
+        (ddb["Type"].as_str(), ddb["State"].as_str()),
+        (Some("AWS::DynamoDB::Table"), Some("unknown"))
+    );
+    assert_eq!(front["Edges"][0]["ReferenceId"], back["ReferenceId"]);
+    assert_eq!(back["Edges"][0]["ReferenceId"], ddb["ReferenceId"]);
+    let e = &front["Edges"][0]["SummaryStatistics"];
+    assert_eq!(
+        (e["OkCount"].as_i64(), e["TotalCount"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert!(
+        (e["TotalResponseTime"].as_f64().unwrap() - 0.8).abs() < 1e-9,
+        "the edge is timed by the caller's subsegment"
+    );
+    assert!(
+        (back["SummaryStatistics"]["TotalResponseTime"]
+            .as_f64()
+            .unwrap()
+            - 0.6)
+            .abs()
+            < 1e-9
+    );
+    assert_eq!(back["StartTime"], 100.2);
+}
+
+#[test]
+fn a_subsegment_arriving_after_its_callee_still_makes_the_edge() {
+    let docs = two_services_and_dynamodb(200, false);
+    let mut g = Graph::default();
+    g.contribute(&summary(&docs[1..]), 1);
+    assert!(!g.edges.contains_key(&(
+        Some(crate::model::intern::service("front", None, None)),
+        crate::model::intern::service("back", None, None)
+    )));
+    // The front end arrives: the store withdraws the old summary and adds the new one.
+    g.contribute(&summary(&docs[1..]), -1);
+    g.contribute(&summary(&[docs[1].clone(), docs[0].clone()]), 1);
+    let s = render_services(&g);
+    assert_eq!(
+        by_name(&s, "front")["Edges"][0]["ReferenceId"],
+        by_name(&s, "back")["ReferenceId"]
+    );
+    assert_eq!(by_name(&s, "back")["Root"], false);
+}
+
+#[test]
+fn throttles_and_faults_are_counted_apart() {
+    let mut g = Graph::default();
+    g.contribute(&summary(&two_services_and_dynamodb(200, true)), 1);
+    g.contribute(&summary(&two_services_and_dynamodb(502, false)), 1);
+    let s = render_services(&g);
+    let back = by_name(&s, "back");
+    let edge = &back["Edges"][0]["SummaryStatistics"];
+    assert_eq!(
+        edge["ErrorStatistics"],
+        serde_json::json!({"ThrottleCount": 1, "OtherCount": 0, "TotalCount": 1})
+    );
+    assert_eq!(edge["OkCount"], 1);
+    let front = by_name(&s, "front")["SummaryStatistics"].clone();
+    assert_eq!(
+        (
+            front["FaultStatistics"]["TotalCount"].as_i64(),
+            front["OkCount"].as_i64(),
+            front["TotalCount"].as_i64()
+        ),
+        (Some(1), Some(1), Some(2))
+    );
+}
+
+#[test]
+fn withdrawing_everything_leaves_nothing() {
+    let mut g = Graph::default();
+    let s = summary(&two_services_and_dynamodb(200, false));
+    g.contribute(&s, 1);
+    g.contribute(&s, -1);
+    assert!(g.is_empty());
+}
+
+#[test]
+fn histogram_bins_are_a_quarter_wide() {
+    assert_eq!(bin_of(0.0), 0);
+    let b = bin_of(0.8);
+    assert!((bin_value(b) / 0.8 - 1.0).abs() < 0.15, "{}", bin_value(b));
+    assert!(bin_of(1e9) == BINS - 1);
+}

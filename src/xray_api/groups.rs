@@ -1,0 +1,174 @@
+//! Groups: a name and a filter expression that scopes the service graph and statistics.
+//! The built-in `Default` group holds every trace and cannot be changed or deleted.
+
+use super::ApiState;
+use super::error::ApiError;
+use crate::store::Partition;
+use crate::store::control::Group;
+use serde_json::{Value, json};
+
+/// Groups per account and region besides `Default` (not adjustable in AWS).
+pub const MAX_GROUPS: usize = 25;
+pub const DEFAULT_GROUP: &str = "Default";
+
+fn default_arn(part: &Partition) -> String {
+    format!(
+        "arn:aws:xray:{}:{}:group/{DEFAULT_GROUP}",
+        part.region, part.account
+    )
+}
+
+fn group_json(g: &Group) -> Value {
+    let mut v = json!({
+        "GroupName": g.name,
+        "GroupARN": g.arn,
+        "InsightsConfiguration": {"InsightsEnabled": g.insights_enabled, "NotificationsEnabled": g.notifications_enabled},
+    });
+    if let Some(f) = &g.filter {
+        v["FilterExpression"] = f.as_str().into();
+    }
+    v
+}
+
+fn default_group(part: &Partition) -> Group {
+    Group {
+        name: DEFAULT_GROUP.into(),
+        arn: default_arn(part),
+        filter: None,
+        insights_enabled: false,
+        notifications_enabled: false,
+    }
+}
+
+/// The group a request names, by GroupName or GroupARN (one of them).
+pub fn find(st: &ApiState, part: &Partition, req: &Value) -> Result<Group, ApiError> {
+    let (name, arn) = (req["GroupName"].as_str(), req["GroupARN"].as_str());
+    if name.is_some() && arn.is_some() {
+        return Err(ApiError::invalid("Give GroupName or GroupARN, not both."));
+    }
+    if name == Some(DEFAULT_GROUP) || arn == Some(default_arn(part).as_str()) {
+        return Ok(default_group(part));
+    }
+    st.control
+        .with(part, |c| {
+            c.groups
+                .iter()
+                .find(|g| Some(g.name.as_str()) == name || Some(g.arn.as_str()) == arn)
+                .cloned()
+        })
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "Group {} does not exist.",
+                name.or(arn).unwrap_or("(none given)")
+            ))
+        })
+}
+
+/// Checks a filter expression the way GetTraceSummaries would run it.
+fn check_filter(
+    st: &ApiState,
+    part: &Partition,
+    f: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    match f.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => {
+            super::traces::compile_filter(st, part, text)?;
+            Ok(Some(text.to_owned()))
+        }
+    }
+}
+
+fn insights(v: &Value, current: (bool, bool)) -> Result<(bool, bool), ApiError> {
+    let i = v["InsightsEnabled"].as_bool().unwrap_or(current.0);
+    let n = v["NotificationsEnabled"].as_bool().unwrap_or(current.1);
+    if n && !i {
+        return Err(ApiError::invalid(
+            "NotificationsEnabled needs InsightsEnabled.",
+        ));
+    }
+    Ok((i, n))
+}
+
+pub fn create_group(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+    let name = req["GroupName"].as_str().unwrap_or("");
+    let filter = check_filter(st, part, req["FilterExpression"].as_str())?;
+    let (i, n) = insights(&req["InsightsConfiguration"], (false, false))?;
+    let tags = super::tags::tags_from(&req["Tags"])?;
+    let arn = format!(
+        "arn:aws:xray:{}:{}:group/{name}/{}",
+        part.region,
+        part.account,
+        &super::random_id()[..26]
+    );
+    let group = Group {
+        name: name.to_owned(),
+        arn,
+        filter,
+        insights_enabled: i,
+        notifications_enabled: n,
+    };
+    st.control.with(part, |c| {
+        if name == DEFAULT_GROUP || c.groups.iter().any(|g| g.name == name) {
+            return Err(ApiError::invalid(format!("Group {name} already exists.")));
+        }
+        if c.groups.len() >= MAX_GROUPS {
+            return Err(ApiError::invalid(format!(
+                "An account may have at most {MAX_GROUPS} groups per region."
+            )));
+        }
+        c.groups.push(group.clone());
+        c.tags.insert(group.arn.clone(), tags.into_iter().collect());
+        Ok(json!({ "Group": group_json(&group) }).to_string())
+    })
+}
+
+pub fn get_group(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+    Ok(json!({ "Group": group_json(&find(st, part, req)?) }).to_string())
+}
+
+pub fn get_groups(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
+    let mut all = vec![default_group(part)];
+    all.extend(st.control.with(part, |c| c.groups.clone()));
+    Ok(json!({ "Groups": all.iter().map(group_json).collect::<Vec<_>>() }).to_string())
+}
+
+pub fn update_group(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+    let g = find(st, part, req)?;
+    if g.name == DEFAULT_GROUP {
+        return Err(ApiError::invalid("The Default group cannot be changed."));
+    }
+    let filter = match req.get("FilterExpression") {
+        Some(Value::String(f)) => check_filter(st, part, Some(f))?,
+        _ => g.filter.clone(),
+    };
+    let (i, n) = insights(
+        &req["InsightsConfiguration"],
+        (g.insights_enabled, g.notifications_enabled),
+    )?;
+    st.control.with(part, |c| {
+        let slot = c
+            .groups
+            .iter_mut()
+            .find(|x| x.arn == g.arn)
+            .ok_or_else(|| ApiError::invalid(format!("Group {} does not exist.", g.name)))?;
+        (
+            slot.filter,
+            slot.insights_enabled,
+            slot.notifications_enabled,
+        ) = (filter, i, n);
+        Ok(json!({ "Group": group_json(slot) }).to_string())
+    })
+}
+
+pub fn delete_group(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+    let g = find(st, part, req)?;
+    if g.name == DEFAULT_GROUP {
+        return Err(ApiError::invalid("The Default group cannot be deleted."));
+    }
+    st.control.with(part, |c| {
+        c.groups.retain(|x| x.arn != g.arn);
+        c.tags.remove(&g.arn);
+    });
+    Ok("{}".to_owned())
+}

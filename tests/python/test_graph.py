@@ -1,0 +1,165 @@
+"""Groups, GetServiceGraph, GetTraceGraph and GetTimeSeriesServiceStatistics through boto3,
+asserting nodes, edges, counts and histograms."""
+
+import time
+
+import botocore.exceptions
+import pytest
+
+from conftest import new_id, new_trace_id, put, segment
+
+
+def shop_trace(start, front_status=200, ddb_throttle=False, back_fault=False):
+    """front -> back (remote call) -> DynamoDB (aws call, no callee segment)."""
+    t, call, ddb = new_trace_id(start), new_id(), new_id()
+    front = segment(t, name="front", start=start, end=start + 1.0, http={"response": {"status": front_status}},
+                    fault=front_status >= 500, error=400 <= front_status < 500,
+                    subsegments=[{"id": call, "name": "back", "namespace": "remote", "start_time": start + 0.1, "end_time": start + 0.9,
+                                  "fault": back_fault}])
+    back = segment(t, name="back", start=start + 0.2, end=start + 0.8, parent_id=call, fault=back_fault,
+                   subsegments=[{"id": ddb, "name": "DynamoDB", "namespace": "aws", "start_time": start + 0.3, "end_time": start + 0.5,
+                                 "throttle": ddb_throttle, "error": ddb_throttle, "aws": {"operation": "GetItem", "table_name": "carts"}}])
+    return t, [front, back]
+
+
+@pytest.fixture(scope="module")
+def shop(request):
+    from conftest import Gateway
+    g = Gateway()
+    request.addfinalizer(g.stop)
+    xray = g.client()
+    base = time.time() - 600
+    traces = {}
+    for i in range(10):
+        kind = "ok" if i < 6 else ("fault" if i < 8 else "throttle")
+        t, docs = shop_trace(base + i * 30, front_status=502 if kind == "fault" else 200, back_fault=kind == "fault", ddb_throttle=kind == "throttle")
+        traces[t] = kind
+        assert put(xray, *docs) == []
+    return xray, base, traces
+
+
+def nodes(services):
+    return {s["Name"]: s for s in services}
+
+
+def edge(services, src, dst):
+    by_ref = {s["ReferenceId"]: s["Name"] for s in services}
+    [e] = [e for e in nodes(services)[src]["Edges"] if by_ref[e["ReferenceId"]] == dst]
+    return e
+
+
+def test_service_graph_nodes_edges_and_statistics(shop):
+    xray, base, _ = shop
+    r = xray.get_service_graph(StartTime=base - 60, EndTime=base + 600)
+    s = r["Services"]
+    n = nodes(s)
+    assert set(n) == {"client", "front", "back", "DynamoDB"}
+    assert (n["client"]["Type"], n["client"]["State"]) == ("client", "unknown")
+    assert n["front"]["Root"] is True and n["back"]["Root"] is False
+    assert (n["DynamoDB"]["Type"], n["DynamoDB"]["State"]) == ("AWS::DynamoDB::Table", "unknown")
+    assert n["front"]["State"] == "active"
+    f = n["front"]["SummaryStatistics"]
+    assert (f["TotalCount"], f["OkCount"], f["FaultStatistics"]["TotalCount"]) == (10, 8, 2)
+    assert f["TotalResponseTime"] == pytest.approx(10.0)
+    assert sum(h["Count"] for h in n["front"]["ResponseTimeHistogram"]) == 10
+    assert [h["Value"] for h in n["front"]["DurationHistogram"]] == [pytest.approx(1.0, rel=0.15)]
+    client_edge = edge(s, "client", "front")["SummaryStatistics"]
+    assert (client_edge["TotalCount"], client_edge["FaultStatistics"]["TotalCount"]) == (10, 2)
+    fb = edge(s, "front", "back")
+    assert fb["SummaryStatistics"]["TotalResponseTime"] == pytest.approx(8.0), "edges are timed by the caller's subsegment"
+    assert fb["SummaryStatistics"]["FaultStatistics"]["TotalCount"] == 2
+    bd = edge(s, "back", "DynamoDB")["SummaryStatistics"]
+    assert bd["ErrorStatistics"] == {"ThrottleCount": 2, "OtherCount": 0, "TotalCount": 2}
+    assert bd["OkCount"] == 8
+    assert r["ContainsOldGroupVersions"] is False
+    assert r["StartTime"].timestamp() <= base - 60 and r["EndTime"].timestamp() >= base + 600
+
+
+def test_service_graph_window_excludes_other_times(shop):
+    xray, base, _ = shop
+    assert xray.get_service_graph(StartTime=base - 7200, EndTime=base - 3600)["Services"] == []
+    r = xray.get_service_graph(StartTime=base - 1, EndTime=base + 50)
+    # The window is widened to whole minutes, and says so.
+    lo, hi = r["StartTime"].timestamp(), r["EndTime"].timestamp()
+    assert lo <= base - 1 and hi >= base + 50 and lo % 60 == 0 and hi % 60 == 0
+    expected = sum(1 for i in range(10) if lo <= base + i * 30 < hi)
+    assert nodes(r["Services"])["front"]["SummaryStatistics"]["TotalCount"] == expected
+
+
+def test_trace_graph_for_given_traces(shop):
+    xray, _, traces = shop
+    faulty = [t for t, k in traces.items() if k == "fault"]
+    s = xray.get_trace_graph(TraceIds=faulty)["Services"]
+    assert nodes(s)["front"]["SummaryStatistics"]["TotalCount"] == 2
+    assert nodes(s)["back"]["SummaryStatistics"]["FaultStatistics"]["TotalCount"] == 2
+    assert xray.get_trace_graph(TraceIds=[new_trace_id()])["Services"] == []
+
+
+def test_groups_lifecycle_and_scoped_graph(shop):
+    xray, base, _ = shop
+    groups = xray.get_groups()["Groups"]
+    assert groups[0]["GroupName"] == "Default"
+    g = xray.create_group(GroupName="faults", FilterExpression="fault", InsightsConfiguration={"InsightsEnabled": True},
+                          Tags=[{"Key": "team", "Value": "shop"}])["Group"]
+    assert g["GroupARN"].startswith("arn:aws:xray:us-east-1:000000000000:group/faults/")
+    assert g["FilterExpression"] == "fault" and g["InsightsConfiguration"] == {"InsightsEnabled": True, "NotificationsEnabled": False}
+    assert xray.list_tags_for_resource(ResourceARN=g["GroupARN"])["Tags"] == [{"Key": "team", "Value": "shop"}]
+    assert xray.get_group(GroupARN=g["GroupARN"])["Group"]["GroupName"] == "faults"
+    scoped = nodes(xray.get_service_graph(StartTime=base - 60, EndTime=base + 600, GroupName="faults")["Services"])
+    assert scoped["front"]["SummaryStatistics"]["TotalCount"] == 2 and "DynamoDB" in scoped
+    # group.name inlines the group's filter in summaries
+    now = time.time()
+    ids = [s["Id"] for s in xray.get_trace_summaries(StartTime=base - 60, EndTime=now + 60, FilterExpression='group.name = "faults"')["TraceSummaries"]]
+    assert len(ids) == 2
+    up = xray.update_group(GroupName="faults", FilterExpression='edge("back", "DynamoDB") { throttle }')["Group"]
+    assert up["FilterExpression"] == 'edge("back", "DynamoDB") { throttle }'
+    scoped = nodes(xray.get_service_graph(StartTime=base - 60, EndTime=base + 600, GroupARN=g["GroupARN"])["Services"])
+    assert scoped["back"]["SummaryStatistics"]["TotalCount"] == 2
+    xray.delete_group(GroupName="faults")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        xray.get_group(GroupName="faults")
+    assert e.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(GroupName="bad", FilterExpression="responsetime >"), "expected a value after '>' at 14"),
+    (dict(GroupName="Default"), "already exists"),
+    (dict(GroupName="n", InsightsConfiguration={"NotificationsEnabled": True}), "NotificationsEnabled needs InsightsEnabled"),
+])
+def test_invalid_groups(shop, kwargs, fragment):
+    xray, _, _ = shop
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        xray.create_group(**kwargs)
+    assert e.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert fragment in e.value.response["Error"]["Message"]
+
+
+def test_default_group_is_fixed_and_the_limit_is_25(fresh_gateway):
+    xray = fresh_gateway().client()
+    for op in (xray.delete_group, lambda **k: xray.update_group(FilterExpression="ok", **k)):
+        with pytest.raises(botocore.exceptions.ClientError):
+            op(GroupName="Default")
+    for i in range(25):
+        xray.create_group(GroupName=f"g{i}")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        xray.create_group(GroupName="g25")
+    assert "at most 25" in e.value.response["Error"]["Message"]
+    assert len(xray.get_groups()["Groups"]) == 26
+
+
+def test_time_series_for_an_edge_and_a_service_with_forecast(shop):
+    xray, base, _ = shop
+    r = xray.get_time_series_service_statistics(StartTime=base - 60, EndTime=base + 600, Period=300,
+                                                EntitySelectorExpression='edge(id(name: "back"), id(name: "DynamoDB", type: "AWS::DynamoDB::Table"))')
+    series = r["TimeSeriesServiceStatistics"]
+    assert sum(p["EdgeSummaryStatistics"]["TotalCount"] for p in series) == 10
+    assert sum(p["EdgeSummaryStatistics"]["ErrorStatistics"]["ThrottleCount"] for p in series) == 2
+    assert all((p["Timestamp"].timestamp() % 300) == 0 for p in series)
+    svc = xray.get_time_series_service_statistics(StartTime=base - 60, EndTime=base + 600, Period=60,
+                                                  EntitySelectorExpression='id(name: "front")', ForecastStatistics=True)["TimeSeriesServiceStatistics"]
+    assert sum(p["ServiceSummaryStatistics"]["FaultStatistics"]["TotalCount"] for p in svc) == 2
+    assert all({"FaultCountHigh", "FaultCountLow"} <= set(p["ServiceForecastStatistics"]) for p in svc)
+    with pytest.raises(botocore.exceptions.ClientError):
+        xray.get_time_series_service_statistics(StartTime=base, EndTime=base + 600, Period=90)
+    with pytest.raises(botocore.exceptions.ClientError):
+        xray.get_time_series_service_statistics(StartTime=base, EndTime=base + 600, EntitySelectorExpression="fault")
