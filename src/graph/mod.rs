@@ -25,7 +25,8 @@ const BIN_RATIO: f64 = 1.25;
 
 fn bin_of(secs: f64) -> u8 {
     let ms = secs * 1000.0;
-    if !(ms >= 1.0) {
+    // Also catches NaN.
+    if ms.is_nan() || ms < 1.0 {
         return 0;
     }
     ((ms.ln() / BIN_RATIO.ln()) as u8)

@@ -175,7 +175,7 @@ fn select(e: &Entity, g: &Graph) -> Stats {
         Entity::Edge(a, b) => g
             .edges
             .iter()
-            .filter(|((f, t), _)| f.is_some_and(|f| a(f)) && b(*t))
+            .filter(|((f, t), _)| f.is_some_and(a) && b(*t))
             .for_each(|(_, x)| s.merge(x)),
         Entity::AllEdges => g.edges.values().for_each(|x| s.merge(x)),
     }
