@@ -156,6 +156,9 @@ pub type From = Option<Sid>;
 pub struct Graph {
     pub nodes: FxHashMap<Sid, Node>,
     pub edges: FxHashMap<(From, Sid), Stats>,
+    /// Span-link edges, from the linked (earlier) span's service to the linking one's; each
+    /// counts one received event and its age (the linking span's start minus the linked one's).
+    pub links: FxHashMap<(Sid, Sid), Stats>,
 }
 
 impl Graph {
@@ -196,6 +199,14 @@ impl Graph {
         }
     }
 
+    /// Records a resolved span link: `to`'s entity started `age` seconds after `from`'s.
+    pub fn add_link(&mut self, from: Sid, to: Sid, age: f64, start: Micros) {
+        self.links
+            .entry((from, to))
+            .or_default()
+            .add(0, age.max(0.0), start, 1);
+    }
+
     pub fn merge(&mut self, o: &Graph) {
         for (k, n) in &o.nodes {
             let m = self.nodes.entry(*k).or_default();
@@ -207,10 +218,13 @@ impl Graph {
         for (k, e) in &o.edges {
             self.edges.entry(*k).or_default().merge(e);
         }
+        for (k, e) in &o.links {
+            self.links.entry(*k).or_default().merge(e);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty() && self.edges.is_empty()
+        self.nodes.is_empty() && self.edges.is_empty() && self.links.is_empty()
     }
 }
 

@@ -70,6 +70,24 @@ pub fn render_services(g: &Graph) -> Vec<Value> {
             .filter(|((f, _), s)| *f == from && !s.is_empty())
             .filter_map(|((_, to), s)| Some((reference(*to)?, edge_json(reference(*to)?, s))))
             .collect();
+        if let Some(from) = from {
+            for ((_, to), s) in g
+                .links
+                .iter()
+                .filter(|((f, _), s)| *f == from && !s.is_empty())
+            {
+                let Some(r) = reference(*to) else { continue };
+                let mut e = json!({
+                    "ReferenceId": r,
+                    "EdgeType": "link",
+                    "SummaryStatistics": stats_json(s),
+                    "ReceivedEventAgeHistogram": histogram(&s.response),
+                    "Aliases": [],
+                });
+                times(&mut e, s);
+                out.push((r, e));
+            }
+        }
         out.sort_by_key(|e| e.0);
         out.into_iter().map(|e| e.1).collect()
     };

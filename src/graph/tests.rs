@@ -134,3 +134,33 @@ fn histogram_bins_are_a_quarter_wide() {
     assert!((bin_value(b) / 0.8 - 1.0).abs() < 0.15, "{}", bin_value(b));
     assert!(bin_of(1e9) == BINS - 1);
 }
+
+#[test]
+fn a_span_link_becomes_a_link_edge_with_event_ages() {
+    let producer = crate::model::intern::service("producer", None, None);
+    let consumer = crate::model::intern::service("consumer", None, None);
+    let mut g = Graph::default();
+    for (pid, cid, t) in [(producer, consumer, 100_000_000)] {
+        g.nodes.entry(pid).or_default().rows = 1;
+        g.nodes.entry(cid).or_default().rows = 1;
+        g.add_link(pid, cid, 2.5, t);
+        g.add_link(pid, cid, 0.004, t);
+    }
+    let s = render_services(&g);
+    let p = by_name(&s, "producer");
+    let link = &p["Edges"][0];
+    assert_eq!(link["EdgeType"], "link");
+    assert_eq!(link["ReferenceId"], by_name(&s, "consumer")["ReferenceId"]);
+    assert_eq!(link["SummaryStatistics"]["TotalCount"], 2);
+    let ages: Vec<f64> = link["ReceivedEventAgeHistogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["Value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(ages.len(), 2);
+    assert!(
+        (ages[1] / 2.5 - 1.0).abs() < 0.15 && (ages[0] / 0.004 - 1.0).abs() < 0.15,
+        "{ages:?}"
+    );
+}

@@ -4,7 +4,9 @@ use std::fmt;
 
 /// A trace ID, packed: the 8 hex digits of epoch seconds followed by the 24 random hex digits.
 /// The version digit is always `1`, so it is not stored.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct TraceId(pub [u8; 16]);
 
 /// A segment or subsegment ID: 16 hex digits.

@@ -62,6 +62,17 @@ pub struct Entity<'a> {
     pub annotations: Option<Annotations<'a>>,
     #[serde(borrow, default)]
     pub subsegments: Option<Vec<Entity<'a>>>,
+    /// Span links (OTel-era): spans of other traces this one follows from.
+    #[serde(borrow, default)]
+    pub links: Option<Vec<Link<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Link<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient::string")]
+    pub trace_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::string")]
+    pub id: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

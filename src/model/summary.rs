@@ -128,6 +128,15 @@ pub struct EdgeRow {
     pub start: Micros,
 }
 
+/// A span link: the service of the linking entity, and the span it follows from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LinkRow {
+    pub from: Sid,
+    pub start: Micros,
+    pub trace_id: super::ids::TraceId,
+    pub span: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TraceSummary {
     pub start: Micros,
@@ -146,6 +155,18 @@ pub struct TraceSummary {
     pub root_causes: Option<Box<RootCauses>>,
     pub rows: Box<[SegmentRow]>,
     pub edges: Box<[EdgeRow]>,
+    /// Every entity's id with its owning service and start, sorted by id: how links from other
+    /// traces find the service they point at.
+    pub spans: Box<[(u64, Sid, Micros)]>,
+    pub links: Box<[LinkRow]>,
+}
+
+impl TraceSummary {
+    /// The owning service and start of the entity with this id.
+    pub fn span(&self, id: u64) -> Option<(Sid, Micros)> {
+        let i = self.spans.binary_search_by_key(&id, |s| s.0).ok()?;
+        Some((self.spans[i].1, self.spans[i].2))
+    }
 }
 
 impl TraceSummary {
@@ -274,9 +295,25 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
     let mut annotations: Vec<(Sym, Values)> = Vec::new();
     let mut flags = 0;
 
+    let (mut spans, mut links) = (Vec::new(), Vec::new());
     for (i, n) in tree.nodes.iter().enumerate() {
         let e = n.e;
         let owner = tree.owner_service(i);
+        if let (Some(id), Some(o)) = (n.id, owner) {
+            spans.push((id.0, o, n.start.unwrap_or(0)));
+            for l in e.links.iter().flatten() {
+                let target = l.trace_id.as_deref().and_then(super::ids::TraceId::parse);
+                let span = l.id.as_deref().and_then(super::ids::SegmentId::parse);
+                if let (Some(trace_id), Some(span)) = (target, span) {
+                    links.push(LinkRow {
+                        from: o,
+                        start: n.start.unwrap_or(0),
+                        trace_id,
+                        span: span.0,
+                    });
+                }
+            }
+        }
         if n.is_segment {
             let sid = tree.service_of(i);
             push_unique(&mut services, sid);
@@ -416,6 +453,10 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
     s.services = services.into();
     s.rows = rows.into();
     s.edges = edges.into();
+    spans.sort_unstable_by_key(|x| x.0);
+    spans.dedup_by_key(|x| x.0);
+    s.spans = spans.into();
+    s.links = links.into();
     s.users = users.into();
     s.resource_arns = arns.into();
     s.instance_ids = instances.into();

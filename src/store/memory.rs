@@ -144,6 +144,22 @@ struct Shard {
     postings: Postings,
 }
 
+/// A span link waiting to be resolved: the linking entity's service and start, and the span
+/// it points at (in a trace that may not have arrived yet).
+#[derive(Debug, Clone, Copy)]
+struct PendingLink {
+    pid: u16,
+    target: TraceId,
+    span: u64,
+    from: crate::model::intern::Sid,
+    start: Micros,
+    /// The graph minute of the linking trace.
+    bucket: i64,
+}
+
+/// Links waiting for their target trace, at most this many.
+const MAX_PENDING_LINKS: usize = 100_000;
+
 /// Changes a put made, applied to the global counters after the shard unlocks.
 #[derive(Default)]
 struct Delta {
@@ -153,6 +169,10 @@ struct Delta {
     packed: i64,
     /// Graph contributions by (partition, minute of trace start).
     graph: FxHashMap<(u16, i64), Graph>,
+    /// Span links the put brought, to resolve once the shards are unlocked.
+    links: Vec<PendingLink>,
+    /// Traces the put changed, which links may be waiting for.
+    arrived: Vec<(u16, TraceId)>,
     oldest_remove: Vec<(Micros, u16, TraceId)>,
     oldest_insert: Vec<(Micros, u16, TraceId)>,
 }
@@ -163,6 +183,9 @@ pub struct MemStore {
     oldest: Mutex<BTreeSet<(Micros, u16, TraceId)>>,
     /// The service graph summed per (partition, minute of trace start).
     graphs: Mutex<std::collections::BTreeMap<(u16, i64), Graph>>,
+    /// Span links whose target trace (or span) has not arrived, by target trace.
+    pending_links: Mutex<FxHashMap<(u16, TraceId), Vec<PendingLink>>>,
+    pending_count: AtomicU64,
     limits: Limits,
     clock: Arc<dyn Clock>,
     doc_packer: Packer,
@@ -200,6 +223,8 @@ impl MemStore {
             parts: RwLock::new(FxHashMap::default()),
             oldest: Mutex::new(BTreeSet::new()),
             graphs: Mutex::new(std::collections::BTreeMap::new()),
+            pending_links: Mutex::new(FxHashMap::default()),
+            pending_count: AtomicU64::new(0),
             limits,
             clock,
             doc_packer: Packer::new(DOCUMENT_SEED),
@@ -326,9 +351,10 @@ impl MemStore {
 
         let (old_start, old_last) = (entry.start(), entry.last());
         let (old_terms, new_terms) = terms;
-        if is_new {
+        let old = if is_new {
             entry.ordinal = postings.allocate(key);
             old_terms.clear();
+            None
         } else {
             let old = entry.full(&self.summary_packer);
             index_terms(&old, old_terms);
@@ -337,7 +363,23 @@ impl MemStore {
                 .entry((pid, minute(old.start)))
                 .or_default()
                 .contribute(&old, -1);
+            Some(old)
+        };
+        for l in summary
+            .links
+            .iter()
+            .filter(|l| old.as_ref().is_none_or(|o| !o.links.contains(l)))
+        {
+            delta.links.push(PendingLink {
+                pid,
+                target: l.trace_id,
+                span: l.span,
+                from: l.from,
+                start: l.start,
+                bucket: minute(summary.start),
+            });
         }
+        delta.arrived.push((pid, trace_id));
         delta
             .graph
             .entry((pid, minute(summary.start)))
@@ -423,6 +465,65 @@ impl MemStore {
         }
     }
 
+    /// The service and start of entity `span` in a stored trace.
+    fn lookup_span(
+        &self,
+        pid: u16,
+        trace: TraceId,
+        span: u64,
+    ) -> Option<(crate::model::intern::Sid, Micros)> {
+        let shard = self.shards[shard_of(&trace)].lock();
+        shard
+            .traces
+            .get(&(pid, trace))?
+            .full(&self.summary_packer)
+            .span(span)
+    }
+
+    /// Turns the put's new links, and links that waited for the traces it brought, into
+    /// link edges; what still cannot be resolved waits.
+    fn resolve_links(&self, links: Vec<PendingLink>, arrived: Vec<(u16, TraceId)>) {
+        let mut todo = links;
+        if self.pending_count.load(Relaxed) > 0 {
+            let mut pending = self.pending_links.lock();
+            for key in &arrived {
+                if let Some(waiting) = pending.remove(key) {
+                    self.pending_count.fetch_sub(waiting.len() as u64, Relaxed);
+                    todo.extend(waiting);
+                }
+            }
+        }
+        if todo.is_empty() {
+            return;
+        }
+        let mut resolved = Vec::new();
+        let mut waiting = Vec::new();
+        for l in todo {
+            match self.lookup_span(l.pid, l.target, l.span) {
+                Some((sid, at)) => resolved.push((l, sid, at)),
+                None => waiting.push(l),
+            }
+        }
+        if !waiting.is_empty() {
+            let mut pending = self.pending_links.lock();
+            for l in waiting {
+                if (self.pending_count.load(Relaxed) as usize) < MAX_PENDING_LINKS {
+                    pending.entry((l.pid, l.target)).or_default().push(l);
+                    self.pending_count.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        let mut graphs = self.graphs.lock();
+        for (l, producer, at) in resolved {
+            graphs.entry((l.pid, l.bucket)).or_default().add_link(
+                producer,
+                l.from,
+                (l.start - at) as f64 / 1e6,
+                l.start,
+            );
+        }
+    }
+
     fn apply_delta(&self, d: Delta) {
         if !d.graph.is_empty() {
             let mut graphs = self.graphs.lock();
@@ -491,7 +592,12 @@ impl TraceStore for MemStore {
                 );
             }
         }
+        let (links, arrived) = (
+            std::mem::take(&mut delta.links),
+            std::mem::take(&mut delta.arrived),
+        );
         self.apply_delta(delta);
+        self.resolve_links(links, arrived);
         self.enforce_limits();
         Ok(results)
     }

@@ -163,3 +163,23 @@ def test_time_series_for_an_edge_and_a_service_with_forecast(shop):
         xray.get_time_series_service_statistics(StartTime=base, EndTime=base + 600, Period=90)
     with pytest.raises(botocore.exceptions.ClientError):
         xray.get_time_series_service_statistics(StartTime=base, EndTime=base + 600, EntitySelectorExpression="fault")
+
+
+def test_span_links_are_link_edges(fresh_gateway):
+    xray = fresh_gateway().client()
+    now = time.time() - 30
+    send_id = new_id()
+    producer = segment(new_trace_id(now), name="orders", start=now, end=now + 0.2,
+                       subsegments=[{"id": send_id, "name": "SQS", "namespace": "aws", "start_time": now + 0.05, "end_time": now + 0.1,
+                                     "aws": {"operation": "SendMessage"}}])
+    consumer = segment(new_trace_id(now), name="fulfilment", start=now + 2.05, end=now + 2.5,
+                       links=[{"trace_id": producer["trace_id"], "id": send_id, "attributes": {"aws.xray.reserved.reference_type": "parent"}}])
+    put(xray, consumer)  # before its producer: the link waits
+    put(xray, producer)
+    s = xray.get_service_graph(StartTime=now - 60, EndTime=now + 60)["Services"]
+    by_ref = {x["ReferenceId"]: x["Name"] for x in s}
+    [link] = [e for e in nodes(s)["orders"]["Edges"] if e.get("EdgeType") == "link"]
+    assert by_ref[link["ReferenceId"]] == "fulfilment"
+    assert link["SummaryStatistics"]["TotalCount"] == 1
+    [age] = link["ReceivedEventAgeHistogram"]
+    assert age["Count"] == 1 and age["Value"] == pytest.approx(2.0, rel=0.15)

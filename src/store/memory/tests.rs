@@ -350,3 +350,63 @@ async fn filtered_scans_match_brute_force(limits: Limits) {
         assert_eq!(all_pages(&s, filter).await, expected, "{filter}");
     }
 }
+
+fn linked(trace: u32, id: u64, start: f64, target_trace: u32, target_span: u64) -> String {
+    format!(
+        r#"{{"name":"consumer","id":"{id:016x}","trace_id":"{}","start_time":{start},"end_time":{end},"links":[{{"trace_id":"{}","id":"{target_span:016x}","attributes":{{"aws.xray.reserved.reference_type":"parent"}}}}]}}"#,
+        tid(trace),
+        tid(target_trace),
+        end = start + 0.5
+    )
+}
+
+fn producer(trace: u32, id: u64, start: f64, sub: u64) -> String {
+    format!(
+        r#"{{"name":"producer","id":"{id:016x}","trace_id":"{}","start_time":{start},"end_time":{end},"subsegments":[{{"id":"{sub:016x}","name":"SQS","namespace":"aws","start_time":{start},"end_time":{end}}}]}}"#,
+        tid(trace),
+        end = start + 0.1
+    )
+}
+
+async fn link_edges(s: &MemStore) -> Vec<(String, String, i64)> {
+    let g = s.service_graph(&part(), 0, 10_000_000_000).await.unwrap();
+    let name =
+        |sid| crate::model::intern::text(crate::model::intern::service_key(sid).name).to_string();
+    let mut out: Vec<_> = g
+        .links
+        .iter()
+        .map(|((a, b), st)| (name(*a), name(*b), st.total))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn span_links_resolve_in_either_arrival_order() {
+    let (s, _) = store(Limits::default());
+    // Producer first, then the consumer that links to its SQS subsegment.
+    put(&s, &[producer(1, 1, 100.0, 0x11)]).await;
+    put(&s, &[linked(2, 2, 103.0, 1, 0x11)]).await;
+    assert_eq!(
+        link_edges(&s).await,
+        vec![("producer".into(), "consumer".into(), 1)]
+    );
+    // Consumer first: the link waits for its target, then resolves when it arrives.
+    put(&s, &[linked(4, 4, 203.0, 3, 0x33)]).await;
+    assert_eq!(link_edges(&s).await[0].2, 1);
+    put(&s, &[producer(3, 3, 200.0, 0x33)]).await;
+    assert_eq!(
+        link_edges(&s).await,
+        vec![("producer".into(), "consumer".into(), 2)]
+    );
+    let g = s.service_graph(&part(), 0, 10_000_000_000).await.unwrap();
+    let ages = &g.links.values().next().unwrap().response.0;
+    assert_eq!(
+        ages.iter().map(|(_, n)| n).sum::<i64>(),
+        2,
+        "two events aged about 3 s"
+    );
+    // A re-sent consumer does not count its link twice.
+    put(&s, &[linked(4, 4, 203.0, 3, 0x33)]).await;
+    assert_eq!(link_edges(&s).await[0].2, 2);
+}

@@ -1,8 +1,9 @@
-//! Filter-expression benchmark over the memory store, as issue 4 specifies it: 1,000,000
-//! traces of 3 segments each in a one-hour window across 50 services.
+//! Query benchmark over the memory store: 1,000,000 traces of 3 segments each in a one-hour
+//! window across 50 services (issues 4 and 5): filter expressions on GetTraceSummaries' first
+//! page, parsing, the service graph of the hour, and one edge's statistics over 24 hours.
 //!
-//! `cargo bench --bench filters` (set `TRACES=100000` for a quicker run). Before criterion's
-//! own figures it prints p50/p99 latencies of the first page, measured over many runs.
+//! `cargo bench --bench queries` (set `TRACES=100000` for a quicker run). Before criterion's
+//! own figures it prints p50/p99 latencies measured over many runs.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -190,6 +191,54 @@ fn bench(c: &mut Criterion) {
         let (p50, p99) = percentiles(samples);
         eprintln!("parse {} chars: p50 {p50:.1} µs, p99 {p99:.1} µs", e.len());
     }
+
+    let graph = |start: f64, end: f64| {
+        let g = rt
+            .block_on(store.service_graph(&part(), (start * 1e6) as i64, (end * 1e6) as i64))
+            .expect("graph");
+        xray_gateway::graph::render_services(&g)
+    };
+    let services = graph(now - 3600.0, now + 60.0);
+    let samples: Vec<f64> = (0..200)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(graph(now - 3600.0, now + 60.0));
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let (p50, p99) = percentiles(samples);
+    eprintln!(
+        "service graph of the hour ({} nodes, rendered): p50 {p50:.2} ms, p99 {p99:.2} ms",
+        services.len()
+    );
+    let (from, to) = (
+        xray_gateway::model::intern::service("svc-17", None, None),
+        xray_gateway::model::intern::service("svc-3", None, None),
+    );
+    let series = || {
+        let select = |g: &xray_gateway::graph::Graph| {
+            g.edges.get(&(Some(from), to)).cloned().unwrap_or_default()
+        };
+        rt.block_on(store.graph_series(
+            &part(),
+            ((now - 86_400.0) * 1e6) as i64,
+            (now * 1e6) as i64,
+            &select,
+        ))
+        .expect("series")
+    };
+    let samples: Vec<f64> = (0..500)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(series());
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let (p50, p99) = percentiles(samples);
+    let calls: i64 = series().iter().map(|(_, s)| s.total).sum();
+    eprintln!(
+        "edge svc-17 -> svc-3 over 24 h at 60 s ({calls} calls): p50 {p50:.3} ms, p99 {p99:.3} ms"
+    );
 
     c.bench_function("first page, selective filter", |b| {
         b.iter(|| first_page(&rt, &store, Some(SELECTIVE), now))
