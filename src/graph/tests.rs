@@ -140,12 +140,10 @@ fn a_span_link_becomes_a_link_edge_with_event_ages() {
     let producer = crate::model::intern::service("producer", None, None);
     let consumer = crate::model::intern::service("consumer", None, None);
     let mut g = Graph::default();
-    for (pid, cid, t) in [(producer, consumer, 100_000_000)] {
-        g.nodes.entry(pid).or_default().rows = 1;
-        g.nodes.entry(cid).or_default().rows = 1;
-        g.add_link(pid, cid, 2.5, t);
-        g.add_link(pid, cid, 0.004, t);
-    }
+    g.nodes.entry(producer).or_default().rows = 1;
+    g.nodes.entry(consumer).or_default().rows = 1;
+    g.add_link(producer, consumer, 2.5, 100_000_000);
+    g.add_link(producer, consumer, 0.004, 100_000_000);
     let s = render_services(&g);
     let p = by_name(&s, "producer");
     let link = &p["Edges"][0];
