@@ -264,6 +264,7 @@ async fn call(st: &ApiState, op: &Op, part: &Partition, req: &Value) -> Result<S
         "StartTraceRetrieval" => retrieval::start_trace_retrieval(st, part, req),
         "ListRetrievedTraces" => retrieval::list_retrieved_traces(st, part, req).await,
         "CancelTraceRetrieval" => retrieval::cancel_trace_retrieval(st, part, req),
+        "GetRetrievedTracesGraph" => retrieval::get_retrieved_traces_graph(st, part, req).await,
         "CreateSamplingRule" => sampling::create_sampling_rule(st, part, req),
         "GetSamplingRules" => sampling::get_sampling_rules(st, part),
         "UpdateSamplingRule" => sampling::update_sampling_rule(st, part, req),

@@ -149,6 +149,59 @@ pub async fn list_retrieved_traces(
     Ok(out.to_string())
 }
 
+/// The service graph of a retrieval's traces, each service with the span links it made.
+pub async fn get_retrieved_traces_graph(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<String, ApiError> {
+    let rtoken = req["RetrievalToken"].as_str().unwrap_or("");
+    let now = st.now_secs();
+    let r = st
+        .control
+        .with(part, |c| c.retrievals.get(rtoken).cloned())
+        .ok_or_else(|| not_found(rtoken))?;
+    let status = status(&r, now);
+    if status != "COMPLETE" {
+        return Ok(json!({"RetrievalStatus": status, "Services": []}).to_string());
+    }
+    let ids: Vec<TraceId> = r
+        .trace_ids
+        .iter()
+        .filter_map(|t| TraceId::parse(t))
+        .collect();
+    let mut graph = crate::graph::Graph::default();
+    let mut links: Vec<(crate::model::intern::Sid, String, String)> = Vec::new();
+    for (tid, s) in st.store.summaries(part, &ids).await? {
+        if micros_to_secs(s.start) > r.end || micros_to_secs(s.last) < r.start {
+            continue;
+        }
+        graph.contribute(&s, 1);
+        links.extend(
+            s.links
+                .iter()
+                .map(|l| (l.from, tid.to_string(), l.trace_id.to_string())),
+        );
+    }
+    let services: Vec<Value> = crate::graph::render_services(&graph)
+        .into_iter()
+        .map(|svc| {
+            let name = svc["Name"].as_str().unwrap_or("").to_owned();
+            let kind = svc["Type"].as_str().map(str::to_owned);
+            let mine: Vec<Value> = links
+                .iter()
+                .filter(|(sid, _, _)| {
+                    let k = crate::model::intern::service_key(*sid);
+                    *crate::model::intern::text(k.name) == *name && k.kind.map(|t| crate::model::intern::text(t).to_string()) == kind
+                })
+                .map(|(_, source, dest)| json!({"ReferenceType": "child", "SourceTraceId": source, "DestinationTraceIds": [dest]}))
+                .collect();
+            json!({"Service": svc, "Links": mine})
+        })
+        .collect();
+    Ok(json!({"RetrievalStatus": status, "Services": services}).to_string())
+}
+
 pub fn cancel_trace_retrieval(
     st: &ApiState,
     part: &Partition,

@@ -110,3 +110,17 @@ def test_tagging_an_unknown_resource_is_not_found(xray):
     assert r["Error"]["Code"] == "ResourceNotFoundException" and r["ResponseMetadata"]["HTTPStatusCode"] == 404
     assert error_of(xray.list_tags_for_resource, ResourceARN=arn)["Error"]["Code"] == "ResourceNotFoundException"
     assert error_of(xray.tag_resource, ResourceARN=arn, Tags=[{"Key": "aws:x", "Value": "a"}])["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_retrieved_traces_graph(xray):
+    from conftest import new_id, new_trace_id
+    now = time.time() - 10
+    t, call = new_trace_id(now), new_id()
+    put(xray, segment(t, name="edge-api", start=now, end=now + 1,
+                      subsegments=[{"id": call, "name": "db", "namespace": "remote", "start_time": now + 0.1, "end_time": now + 0.5}]))
+    token = xray.start_trace_retrieval(TraceIds=[t], StartTime=now - 60, EndTime=now + 60)["RetrievalToken"]
+    r = xray.get_retrieved_traces_graph(RetrievalToken=token)
+    assert r["RetrievalStatus"] == "COMPLETE"
+    names = sorted(s["Service"]["Name"] for s in r["Services"])
+    assert names == ["client", "db", "edge-api"]
+    assert all(s["Links"] == [] for s in r["Services"])
