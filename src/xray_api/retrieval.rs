@@ -11,7 +11,6 @@ use super::error::ApiError;
 use super::token;
 use crate::error::ErrorKind;
 use crate::model::TraceId;
-use crate::model::processed::{StoredDoc, process};
 use crate::model::time::micros_to_secs;
 use crate::store::Partition;
 use crate::store::control::Retrieval;
@@ -68,6 +67,21 @@ pub fn start_trace_retrieval(
     Ok(json!({ "RetrievalToken": token }).to_string())
 }
 
+/// A retrieval by token, with its status now.
+fn retrieval(
+    st: &ApiState,
+    part: &Partition,
+    token: &str,
+    now: f64,
+) -> Result<(Retrieval, &'static str), ApiError> {
+    let r = st
+        .control
+        .with(part, |c| c.retrievals.get(token).cloned())
+        .ok_or_else(|| not_found(token))?;
+    let s = status(&r, now);
+    Ok((r, s))
+}
+
 fn status(r: &Retrieval, now: f64) -> &'static str {
     if r.cancelled {
         "CANCELLED"
@@ -91,11 +105,7 @@ pub async fn list_retrieved_traces(
         ));
     }
     let now = st.now_secs();
-    let r = st
-        .control
-        .with(part, |c| c.retrievals.get(rtoken).cloned())
-        .ok_or_else(|| not_found(rtoken))?;
-    let status = status(&r, now);
+    let (r, status) = retrieval(st, part, rtoken, now)?;
     let mut out = json!({"RetrievalStatus": status, "TraceFormat": format, "Traces": []});
     if status != "COMPLETE" {
         return Ok(out.to_string());
@@ -124,20 +134,7 @@ pub async fn list_retrieved_traces(
         .skip(offset)
         .take(TRACES_PER_PAGE)
         .map(|t| {
-            let docs: Vec<StoredDoc<'_>> = t
-                .docs
-                .iter()
-                .map(|d| StoredDoc {
-                    is_segment: d.is_segment,
-                    parent_id: d.parent_id,
-                    json: &d.json,
-                })
-                .collect();
-            let spans: Vec<Value> = process(t.trace_id, &docs)
-                .into_iter()
-                .take(SPANS_PER_TRACE)
-                .map(|s| json!({"Id": s.id, "Document": s.document}))
-                .collect();
+            let spans = super::traces::processed_segments(t, SPANS_PER_TRACE);
             json!({"Id": t.trace_id.to_string(), "Duration": t.duration_secs(), "Spans": spans})
         })
         .collect();
@@ -157,11 +154,7 @@ pub async fn get_retrieved_traces_graph(
 ) -> Result<String, ApiError> {
     let rtoken = req["RetrievalToken"].as_str().unwrap_or("");
     let now = st.now_secs();
-    let r = st
-        .control
-        .with(part, |c| c.retrievals.get(rtoken).cloned())
-        .ok_or_else(|| not_found(rtoken))?;
-    let status = status(&r, now);
+    let (r, status) = retrieval(st, part, rtoken, now)?;
     if status != "COMPLETE" {
         return Ok(json!({"RetrievalStatus": status, "Services": []}).to_string());
     }

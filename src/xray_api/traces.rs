@@ -122,19 +122,7 @@ pub async fn batch_get_traces(
     let traces: Vec<Value> = traces
         .into_iter()
         .map(|t| {
-            let docs: Vec<StoredDoc<'_>> = t
-                .docs
-                .iter()
-                .map(|d| StoredDoc {
-                    is_segment: d.is_segment,
-                    parent_id: d.parent_id,
-                    json: &d.json,
-                })
-                .collect();
-            let segments: Vec<Value> = process(t.trace_id, &docs)
-                .into_iter()
-                .map(|s| json!({"Id": s.id, "Document": s.document}))
-                .collect();
+            let segments = processed_segments(&t, usize::MAX);
             json!({
                 "Id": t.trace_id.to_string(),
                 "Duration": t.duration_secs(),
@@ -292,4 +280,22 @@ pub fn compile_filter(
     let filter = query::compile(&expr)
         .map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
     Ok(Some(Arc::new(filter)))
+}
+
+/// A stored trace's processed documents as `[{Id, Document}]`, at most `limit` of them.
+pub fn processed_segments(t: &crate::store::StoredTrace, limit: usize) -> Vec<Value> {
+    let docs: Vec<StoredDoc<'_>> = t
+        .docs
+        .iter()
+        .map(|d| StoredDoc {
+            is_segment: d.is_segment,
+            parent_id: d.parent_id,
+            json: &d.json,
+        })
+        .collect();
+    process(t.trace_id, &docs)
+        .into_iter()
+        .take(limit)
+        .map(|s| json!({"Id": s.id, "Document": s.document}))
+        .collect()
 }

@@ -75,8 +75,7 @@ def gateway():
     g.stop()
 
 
-@pytest.fixture
-def fresh_gateway():
+def _gateway_factory():
     started = []
 
     def start(*args):
@@ -88,6 +87,18 @@ def fresh_gateway():
     for g in started:
         if g.proc.poll() is None:
             g.stop()
+
+
+@pytest.fixture
+def fresh_gateway():
+    """Starts gateways of a test's own, stopped when the test ends."""
+    yield from _gateway_factory()
+
+
+@pytest.fixture(scope="module")
+def fresh_gateway_module():
+    """Starts gateways shared by a module's tests."""
+    yield from _gateway_factory()
 
 
 @pytest.fixture

@@ -56,21 +56,6 @@ def world(fresh_gateway_module):
     return xray, names
 
 
-@pytest.fixture(scope="module")
-def fresh_gateway_module():
-    from conftest import Gateway
-    started = []
-
-    def start(*args):
-        g = Gateway(*args)
-        started.append(g)
-        return g
-
-    yield start
-    for g in started:
-        g.stop()
-
-
 def ids(xray, expr):
     return {s["Id"] for s in summaries(xray, window=600, FilterExpression=expr)}
 
