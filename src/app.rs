@@ -1,8 +1,10 @@
 //! Composition root: builds the store, binds the listeners, serves until shutdown, drains.
 
 use crate::config::{Config, Listen};
+use crate::convert::Options;
 use crate::daemon::{self, UdpStats};
 use crate::model::time::{Clock, SystemClock};
+use crate::otlp::{self, OtlpState};
 use crate::store::memory::{Limits, MemStore};
 use crate::store::{Partition, TraceStore};
 use crate::xray_api::{self, ApiState};
@@ -43,6 +45,30 @@ pub async fn run(
         }
     };
 
+    let otlp_grpc = match config.otlp_grpc_listen {
+        Listen::Off => None,
+        Listen::At(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for OTLP/gRPC: {e}"))?;
+            let local = l.local_addr()?;
+            tracing::info!(listener = "otlp-grpc", address = %local, "listening");
+            listeners.push(("otlp_grpc".to_owned(), local.to_string()));
+            Some(l)
+        }
+    };
+    let otlp_http = match config.otlp_http_listen {
+        Listen::Off => None,
+        Listen::At(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for OTLP/HTTP: {e}"))?;
+            let local = l.local_addr()?;
+            tracing::info!(listener = "otlp-http", address = %local, "listening");
+            listeners.push(("otlp_http".to_owned(), local.to_string()));
+            Some(l)
+        }
+    };
     let udp_stats = Arc::new(UdpStats::default());
     let daemon = match config.daemon_listen {
         Listen::Off => None,
@@ -83,6 +109,15 @@ pub async fn run(
         region: config.default_region.clone(),
     };
     let stats_for_health = udp_stats.clone();
+    let otlp = Arc::new(OtlpState {
+        store: store.clone(),
+        partition: default_partition.clone(),
+        options: Options {
+            indexed_attributes: config.indexed_attributes.clone(),
+            index_all_attributes: config.index_all_attributes,
+        },
+        max_body_bytes: config.otlp_max_body_mb.saturating_mul(1 << 20),
+    });
     let state = Arc::new(ApiState {
         store: store.clone(),
         control: Default::default(),
@@ -97,14 +132,42 @@ pub async fn run(
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut servers = Vec::new();
     let mut receivers = Vec::new();
+    let mut grpc = Vec::new();
     if let Some(l) = xray {
         let mut stop = stop_tx.subscribe();
-        let app = xray_api::router(state.clone());
+        // X-Ray itself takes OTLP/HTTP at /v1/traces.
+        let app = xray_api::router(state.clone()).merge(otlp::http_router(otlp.clone()));
         servers.push(tokio::spawn(async move {
             axum::serve(l, app)
                 .with_graceful_shutdown(async move {
                     stop.recv().await.ok();
                 })
+                .await
+        }));
+    }
+    if let Some(l) = otlp_http {
+        let mut stop = stop_tx.subscribe();
+        let app = otlp::http_router(otlp.clone());
+        servers.push(tokio::spawn(async move {
+            axum::serve(l, app)
+                .with_graceful_shutdown(async move {
+                    stop.recv().await.ok();
+                })
+                .await
+        }));
+    }
+    if let Some(l) = otlp_grpc {
+        let mut stop = stop_tx.subscribe();
+        let service = otlp::grpc_service(otlp.clone());
+        grpc.push(tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(l),
+                    async move {
+                        stop.recv().await.ok();
+                    },
+                )
                 .await
         }));
     }
@@ -138,6 +201,9 @@ pub async fn run(
     }
     for r in receivers {
         let _ = r.await;
+    }
+    for g in grpc {
+        g.await??;
     }
     sweeper.abort();
     Ok(())

@@ -42,6 +42,27 @@ pub struct Config {
     #[arg(long, env = "XRAY_LISTEN", default_value = "127.0.0.1:4566", value_parser = parse_listen)]
     pub xray_listen: Listen,
 
+    /// OTLP/gRPC trace receiver (the TraceService), or `off`.
+    #[arg(long, env = "XRAY_OTLP_GRPC_LISTEN", default_value = "127.0.0.1:4317", value_parser = parse_listen)]
+    pub otlp_grpc_listen: Listen,
+
+    /// OTLP/HTTP trace receiver (`POST /v1/traces`, protobuf or JSON), or `off`.
+    #[arg(long, env = "XRAY_OTLP_HTTP_LISTEN", default_value = "127.0.0.1:4318", value_parser = parse_listen)]
+    pub otlp_http_listen: Listen,
+
+    /// Span or resource attributes (`otel.resource.<key>`) that become annotations, comma-separated,
+    /// as the awsxray exporter's `indexed_attributes`.
+    #[arg(long, env = "XRAY_INDEXED_ATTRIBUTES", value_delimiter = ',')]
+    pub indexed_attributes: Vec<String>,
+
+    /// Make every primitive attribute an annotation, as the exporter's `index_all_attributes`.
+    #[arg(long, env = "XRAY_INDEX_ALL_ATTRIBUTES")]
+    pub index_all_attributes: bool,
+
+    /// Largest OTLP request, in MiB, before and after gunzip.
+    #[arg(long, env = "XRAY_OTLP_MAX_BODY_MB", default_value_t = 16)]
+    pub otlp_max_body_mb: usize,
+
     /// The X-Ray daemon's address (UDP segments and, on TCP, the X-Ray API unsigned, as the
     /// SDKs' samplers call it), or `off`. Point SDKs here with AWS_XRAY_DAEMON_ADDRESS.
     #[arg(long, env = "XRAY_DAEMON_LISTEN", default_value = "127.0.0.1:2000", value_parser = parse_listen)]

@@ -12,11 +12,13 @@
 
 pub mod app;
 pub mod config;
+pub mod convert;
 pub mod daemon;
 pub mod error;
 pub mod graph;
 pub mod ingest;
 pub mod model;
+pub mod otlp;
 pub mod query;
 pub mod sampling;
 pub mod store;

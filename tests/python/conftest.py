@@ -16,12 +16,14 @@ import pytest
 BIN = os.environ.get("XRAY_GATEWAY_BIN", "target/release/xray-gateway")
 ADDR_RE = re.compile(r'listener="?xray"?\s+address=(\S+)')
 DAEMON_RE = re.compile(r'listener="?daemon-udp"?\s+address=(\S+)')
+OTLP_RE = re.compile(r'listener="?otlp-(grpc|http)"?\s+address=(\S+)')
 
 
 class Gateway:
     def __init__(self, *args):
         self.proc = subprocess.Popen(
-            [BIN, "--xray-listen", "127.0.0.1:0", "--daemon-listen", "127.0.0.1:0", *args],
+            [BIN, "--xray-listen", "127.0.0.1:0", "--daemon-listen", "127.0.0.1:0", "--otlp-grpc-listen", "127.0.0.1:0",
+             "--otlp-http-listen", "127.0.0.1:0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -31,6 +33,7 @@ class Gateway:
         deadline = time.time() + 30
         self.address = None
         self.daemon = None
+        self.otlp = {}
         while time.time() < deadline:
             line = self.proc.stdout.readline()
             if not line:
@@ -42,6 +45,9 @@ class Gateway:
             d = DAEMON_RE.search(line)
             if d:
                 self.daemon = d.group(1)
+            o = OTLP_RE.search(line)
+            if o:
+                self.otlp[o.group(1)] = o.group(2)
             if " ready" in line:
                 break
         if not self.address:

@@ -1,0 +1,248 @@
+//! OTLP trace ingest: a tonic `TraceService` (gRPC) and `POST /v1/traces` (protobuf or JSON,
+//! gzip or not), both converting spans to segment documents and storing them through the same
+//! ingest as PutTraceSegments. One bad span is rejected on its own and counted in
+//! `partial_success`; an undecodable body is `INVALID_ARGUMENT` / 400 with a `google.rpc.Status`.
+
+use crate::convert::{Options, span_to_document};
+use crate::ingest::ingest;
+use crate::store::{Partition, TraceStore};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use std::io::Read;
+use std::sync::Arc;
+
+pub struct OtlpState {
+    pub store: Arc<dyn TraceStore>,
+    /// OTLP carries no credentials: spans land in the default account and region.
+    pub partition: Partition,
+    pub options: Options,
+    /// Largest request body, before and after gunzip.
+    pub max_body_bytes: usize,
+}
+
+pub enum ExportError {
+    Unavailable(String),
+}
+
+/// Converts and stores a request's spans; counts the ones refused.
+pub async fn export(
+    st: &OtlpState,
+    req: &ExportTraceServiceRequest,
+) -> Result<ExportTraceServiceResponse, ExportError> {
+    let mut docs = Vec::new();
+    let mut rejected = 0i64;
+    let mut first_error = None;
+    for rs in &req.resource_spans {
+        for ss in &rs.scope_spans {
+            for span in &ss.spans {
+                match span_to_document(span, rs.resource.as_ref(), &st.options) {
+                    Ok(d) => docs.push(d),
+                    Err(e) => {
+                        rejected += 1;
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+    }
+    for chunk in docs.chunks(500) {
+        let refused = ingest(st.store.as_ref(), &st.partition, chunk)
+            .await
+            .map_err(|e| ExportError::Unavailable(e.to_string()))?;
+        rejected += refused.len() as i64;
+        if let Some((_, r)) = refused.first() {
+            first_error.get_or_insert_with(|| r.message.clone());
+        }
+    }
+    let partial_success = (rejected > 0).then(|| ExportTracePartialSuccess {
+        rejected_spans: rejected,
+        error_message: format!(
+            "{rejected} span(s) rejected; the first: {}",
+            first_error.unwrap_or_default()
+        ),
+    });
+    Ok(ExportTraceServiceResponse { partial_success })
+}
+
+pub struct Grpc(pub Arc<OtlpState>);
+
+#[tonic::async_trait]
+impl TraceService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        match export(&self.0, request.get_ref()).await {
+            Ok(r) => Ok(tonic::Response::new(r)),
+            Err(ExportError::Unavailable(m)) => Err(tonic::Status::unavailable(m)),
+        }
+    }
+}
+
+/// The gRPC service, gzip accepted and answered in kind.
+pub fn grpc_service(st: Arc<OtlpState>) -> TraceServiceServer<Grpc> {
+    let max = st.max_body_bytes;
+    TraceServiceServer::new(Grpc(st))
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .max_decoding_message_size(max)
+}
+
+/// `google.rpc.Status`, the body of OTLP/HTTP errors.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// gRPC status codes used in bodies.
+const INVALID_ARGUMENT: i32 = 3;
+const UNAVAILABLE: i32 = 14;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+fn reply(enc: Encoding, status: StatusCode, proto: Vec<u8>, json: String) -> Response {
+    let (body, ctype) = match enc {
+        Encoding::Protobuf => (proto, "application/x-protobuf"),
+        Encoding::Json => (json.into_bytes(), "application/json"),
+    };
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r
+}
+
+fn error(enc: Encoding, status: StatusCode, code: i32, message: String) -> Response {
+    let s = RpcStatus {
+        code,
+        message: message.clone(),
+    };
+    let mut r = reply(
+        enc,
+        status,
+        s.encode_to_vec(),
+        serde_json::json!({"code": code, "message": message}).to_string(),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}
+
+async fn http_export(
+    State(st): State<Arc<OtlpState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let enc = if ctype.starts_with("application/json") {
+        Encoding::Json
+    } else {
+        Encoding::Protobuf
+    };
+    if !ctype.is_empty()
+        && !ctype.starts_with("application/json")
+        && !ctype.starts_with("application/x-protobuf")
+    {
+        return error(
+            enc,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            INVALID_ARGUMENT,
+            format!(
+                "Content-Type {ctype} is not OTLP; send application/x-protobuf or application/json."
+            ),
+        );
+    }
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let raw: Vec<u8> = if gzip {
+        let mut out = Vec::new();
+        let limit = st.max_body_bytes as u64 + 1;
+        if let Err(e) = flate2::read::GzDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut out)
+        {
+            return error(
+                enc,
+                StatusCode::BAD_REQUEST,
+                INVALID_ARGUMENT,
+                format!("The gzip body could not be read: {e}."),
+            );
+        }
+        if out.len() > st.max_body_bytes {
+            return error(
+                enc,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                INVALID_ARGUMENT,
+                format!(
+                    "The body is larger than {} bytes once decompressed.",
+                    st.max_body_bytes
+                ),
+            );
+        }
+        out
+    } else {
+        body.to_vec()
+    };
+    let req = match enc {
+        Encoding::Protobuf => {
+            ExportTraceServiceRequest::decode(&raw[..]).map_err(|e| e.to_string())
+        }
+        Encoding::Json => {
+            serde_json::from_slice::<ExportTraceServiceRequest>(&raw).map_err(|e| e.to_string())
+        }
+    };
+    let req = match req {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                enc,
+                StatusCode::BAD_REQUEST,
+                INVALID_ARGUMENT,
+                format!("The body is not an OTLP ExportTraceServiceRequest: {e}."),
+            );
+        }
+    };
+    match export(&st, &req).await {
+        Ok(r) => {
+            let json = serde_json::to_string(&r).unwrap_or_else(|_| "{}".into());
+            reply(enc, StatusCode::OK, r.encode_to_vec(), json)
+        }
+        Err(ExportError::Unavailable(m)) => {
+            error(enc, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, m)
+        }
+    }
+}
+
+/// `POST /v1/traces`, for the OTLP/HTTP listener and the X-Ray listener alike.
+pub fn http_router(st: Arc<OtlpState>) -> Router {
+    let max = st.max_body_bytes;
+    Router::new()
+        .route("/v1/traces", post(http_export))
+        .layer(DefaultBodyLimit::max(max))
+        .with_state(st)
+}

@@ -1,0 +1,146 @@
+"""OTLP ingest with the real OpenTelemetry Python SDK (gRPC and HTTP/protobuf exporters, the
+AWS X-Ray ID generator), read back with boto3; OTLP/JSON and bad input by hand."""
+
+import gzip
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+
+def xray_id(otel_trace_id):
+    h = f"{otel_trace_id:032x}"
+    return f"1-{h[:8]}-{h[8:]}"
+
+
+def wait_for(fn, timeout=10.0):
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(0.05)
+
+
+def send_shop_trace(exporter, new_semconv):
+    provider = TracerProvider(resource=Resource.create({"service.name": "otel-shop", "cloud.provider": "aws", "cloud.platform": "aws_ec2"}),
+                              id_generator=AwsXRayIdGenerator())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    http_attrs = ({"http.request.method": "POST", "url.full": "https://shop.example.com/cart", "http.response.status_code": 500,
+                   "user_agent.original": "pytest"} if new_semconv else
+                  {"http.method": "POST", "http.url": "https://shop.example.com/cart", "http.status_code": 500, "http.user_agent": "pytest"})
+    with tracer.start_as_current_span("POST /cart", kind=SpanKind.SERVER, attributes={**http_attrs, "enduser.id": "alice", "cart.items": 3}) as root:
+        with tracer.start_as_current_span("DynamoDB.PutItem", kind=SpanKind.CLIENT,
+                                          attributes={"rpc.system": "aws-api", "rpc.service": "DynamoDB", "rpc.method": "PutItem",
+                                                      "aws.dynamodb.table_names": ["carts"]}):
+            pass
+        try:
+            raise ValueError("cart is locked")
+        except ValueError as e:
+            root.record_exception(e)
+            root.set_status(Status(StatusCode.ERROR, "cart is locked"))
+    provider.shutdown()
+    return xray_id(root.get_span_context().trace_id)
+
+
+def check_shop_trace(g, trace_id):
+    xray = g.client()
+    found = wait_for(lambda: xray.batch_get_traces(TraceIds=[trace_id])["Traces"])
+    assert found, "the exported trace is readable through the X-Ray API"
+    docs = [json.loads(s["Document"]) for s in found[0]["Segments"]]
+    [seg] = [d for d in docs if d["name"] == "otel-shop"]
+    assert seg["origin"] == "AWS::EC2::Instance"
+    assert seg["http"]["request"]["method"] == "POST" and seg["http"]["request"]["url"] == "https://shop.example.com/cart"
+    assert seg["http"]["request"]["user_agent"] == "pytest" and seg["http"]["response"]["status"] == 500
+    assert seg["fault"] is True and seg["error"] is False and seg["user"] == "alice"
+    assert seg["cause"]["exceptions"][0]["type"] == "ValueError"
+    assert seg["cause"]["exceptions"][0]["message"] == "cart is locked"
+    assert seg["metadata"]["default"]["cart.items"] == 3
+    assert seg["metadata"]["default"]["otel.resource.service.name"] == "otel-shop"
+    assert seg["aws"]["xray"]["sdk"] == "opentelemetry for python"
+    [ddb] = seg["subsegments"]
+    assert ddb["name"] == "DynamoDB" and ddb["namespace"] == "aws"
+    assert any(d.get("inferred") and d["name"] == "DynamoDB" for d in docs)
+    s = [x for x in xray.get_trace_summaries(StartTime=time.time() - 600, EndTime=time.time() + 60)["TraceSummaries"] if x["Id"] == trace_id]
+    assert s and s[0]["HasFault"] is True and s[0]["Users"][0]["UserName"] == "alice"
+
+
+@pytest.mark.parametrize("new_semconv", [False, True])
+def test_python_sdk_over_grpc(fresh_gateway, new_semconv):
+    g = fresh_gateway()
+    exporter = GrpcExporter(endpoint=f"http://{g.otlp['grpc']}", insecure=True)
+    check_shop_trace(g, send_shop_trace(exporter, new_semconv))
+
+
+@pytest.mark.parametrize("new_semconv", [False, True])
+def test_python_sdk_over_http_protobuf(fresh_gateway, new_semconv):
+    g = fresh_gateway()
+    exporter = HttpExporter(endpoint=f"http://{g.otlp['http']}/v1/traces")
+    check_shop_trace(g, send_shop_trace(exporter, new_semconv))
+
+
+def test_x_ray_listener_takes_otlp_too(fresh_gateway):
+    g = fresh_gateway()
+    exporter = HttpExporter(endpoint=f"{g.url}/v1/traces")
+    check_shop_trace(g, send_shop_trace(exporter, False))
+
+
+def post(url, body, ctype="application/json", gz=False):
+    data = gzip.compress(body) if gz else body
+    headers = {"Content-Type": ctype}
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+    req = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def otlp_json(spans):
+    return json.dumps({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]},
+                                          "scopeSpans": [{"scope": {"name": "t"}, "spans": spans}]}]}).encode()
+
+
+def span(trace, span_id, **kw):
+    now = time.time_ns()
+    return {"traceId": trace, "spanId": span_id, "name": "GET /x", "kind": 2, "startTimeUnixNano": str(now - 1_000_000),
+            "endTimeUnixNano": str(now), **kw}
+
+
+def test_otlp_json_gzip_and_partial_success(fresh_gateway):
+    g = fresh_gateway()
+    trace = f"{int(time.time()):08x}" + "ab" * 12
+    good = span(trace, "00f067aa0ba902b7", attributes=[{"key": "http.method", "value": {"stringValue": "GET"}}])
+    bad = span("00" * 16, "00f067aa0ba902b8")
+    backwards = span(trace, "00f067aa0ba902b9")
+    backwards["endTimeUnixNano"] = "1"
+    status, body = post(f"http://{g.otlp['http']}/v1/traces", otlp_json([good, bad, backwards]), gz=True)
+    assert status == 200
+    reply = json.loads(body)
+    assert reply["partialSuccess"]["rejectedSpans"] in (2, "2")
+    assert "trace ID" in reply["partialSuccess"]["errorMessage"]
+    tid = f"1-{trace[:8]}-{trace[8:]}"
+    docs = g.client().batch_get_traces(TraceIds=[tid])["Traces"][0]["Segments"]
+    assert json.loads(docs[0]["Document"])["name"] == "json-svc"
+
+
+def test_undecodable_bodies_are_invalid_argument(fresh_gateway):
+    g = fresh_gateway()
+    status, body = post(f"http://{g.otlp['http']}/v1/traces", b"not otlp", ctype="application/x-protobuf")
+    assert status == 400
+    status, body = post(f"http://{g.otlp['http']}/v1/traces", b"{nope", ctype="application/json")
+    assert status == 400 and json.loads(body)["code"] == 3
+    status, body = post(f"http://{g.otlp['http']}/v1/traces", b"\x1f\x8bgarbage", ctype="application/json", gz=False)
+    assert status == 400
