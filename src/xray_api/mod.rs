@@ -78,6 +78,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/health", any(health))
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(refuse_declared_oversize))
         .with_state(state)
 }
 
@@ -159,6 +160,35 @@ fn respond(status: StatusCode, body: String, rid: &str, error_type: Option<&str>
         h.insert("x-amzn-ErrorType", t);
     }
     r
+}
+
+/// Answers a request whose declared length is over the limit before reading its body, so a
+/// client that stops on the answer never writes megabytes into a closing connection.
+async fn refuse_declared_oversize(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES => {
+            let e = ApiError::with_code(
+                413,
+                "RequestEntityTooLargeException",
+                format!("The request body is {n} bytes; the limit is {MAX_BODY_BYTES}."),
+            );
+            respond(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                e.body(),
+                &request_id(),
+                Some(e.code),
+            )
+        }
+        _ => next.run(req).await,
+    }
 }
 
 async fn dispatch(
