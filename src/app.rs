@@ -32,43 +32,21 @@ pub async fn run(
     let store: Arc<dyn TraceStore> = Arc::new(MemStore::new(limits, clock.clone()));
 
     let mut listeners = Vec::new();
-    let xray = match config.xray_listen {
-        Listen::Off => None,
-        Listen::At(addr) => {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for the X-Ray API: {e}"))?;
-            let local = l.local_addr()?;
-            tracing::info!(listener = "xray", address = %local, "listening");
-            listeners.push(("xray".to_owned(), local.to_string()));
-            Some(l)
-        }
-    };
-
-    let otlp_grpc = match config.otlp_grpc_listen {
-        Listen::Off => None,
-        Listen::At(addr) => {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for OTLP/gRPC: {e}"))?;
-            let local = l.local_addr()?;
-            tracing::info!(listener = "otlp-grpc", address = %local, "listening");
-            listeners.push(("otlp_grpc".to_owned(), local.to_string()));
-            Some(l)
-        }
-    };
-    let otlp_http = match config.otlp_http_listen {
-        Listen::Off => None,
-        Listen::At(addr) => {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for OTLP/HTTP: {e}"))?;
-            let local = l.local_addr()?;
-            tracing::info!(listener = "otlp-http", address = %local, "listening");
-            listeners.push(("otlp_http".to_owned(), local.to_string()));
-            Some(l)
-        }
-    };
+    let xray = bind(&config.xray_listen, "xray", "the X-Ray API", &mut listeners).await?;
+    let otlp_grpc = bind(
+        &config.otlp_grpc_listen,
+        "otlp-grpc",
+        "OTLP/gRPC",
+        &mut listeners,
+    )
+    .await?;
+    let otlp_http = bind(
+        &config.otlp_http_listen,
+        "otlp-http",
+        "OTLP/HTTP",
+        &mut listeners,
+    )
+    .await?;
     let udp_stats = Arc::new(UdpStats::default());
     let daemon = match config.daemon_listen {
         Listen::Off => None,
@@ -207,6 +185,25 @@ pub async fn run(
     }
     sweeper.abort();
     Ok(())
+}
+
+/// Binds a TCP listener (unless `off`), logs its address and records it for `/health`.
+async fn bind(
+    listen: &Listen,
+    name: &str,
+    what: &str,
+    listeners: &mut Vec<(String, String)>,
+) -> anyhow::Result<Option<TcpListener>> {
+    let Listen::At(addr) = listen else {
+        return Ok(None);
+    };
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for {what}: {e}"))?;
+    let local = l.local_addr()?;
+    tracing::info!(listener = name, address = %local, "listening");
+    listeners.push((name.replace('-', "_"), local.to_string()));
+    Ok(Some(l))
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called (inside the

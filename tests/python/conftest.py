@@ -134,6 +134,16 @@ def segment(trace_id=None, name="api", start=None, end=None, **fields):
     return doc
 
 
+def wait_for(fn, timeout=10.0):
+    """Polls `fn` until it returns something truthy or the deadline passes; returns its value."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(0.05)
+
+
 def put(client, *docs):
     r = client.put_trace_segments(TraceSegmentDocuments=[d if isinstance(d, str) else json.dumps(d) for d in docs])
     return r["UnprocessedTraceSegments"]

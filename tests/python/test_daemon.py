@@ -15,16 +15,7 @@ from aws_xray_sdk.core.daemon_config import DaemonConfig
 from aws_xray_sdk.core.recorder import AWSXRayRecorder
 from aws_xray_sdk.core.sampling.sampler import DefaultSampler
 
-from conftest import new_id, new_trace_id, segment
-
-
-def wait_for(fn, timeout=10.0):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(0.05)
+from conftest import new_id, new_trace_id, segment, wait_for
 
 
 def send(daemon, payload: bytes):

@@ -16,19 +16,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from conftest import wait_for
+
 
 def xray_id(otel_trace_id):
     h = f"{otel_trace_id:032x}"
     return f"1-{h[:8]}-{h[8:]}"
-
-
-def wait_for(fn, timeout=10.0):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(0.05)
 
 
 def send_shop_trace(exporter, new_semconv):
