@@ -3,12 +3,13 @@
 //!
 //! Covered so far: segment vs subsegment (§2.1), IDs (§3), timestamps (§4), name (§5),
 //! namespace (§6), origin (§7), fault/error/throttle (§8), `cause` from exception events
-//! without stack parsing (§9), the http block with old and new conventions (§10), the
-//! resource-derived `aws.xray` block (§11, partly), sql (§13), user, annotations and
-//! metadata with the exporter's options (§14), links (§15). Not yet: the local-root split
-//! (§2.2–2.3), stack-trace parsing (§9.1), the aws block's operation details (§11).
+//! without stack parsing (§9), the http block with old and new conventions (§10), the aws
+//! block but for `cloudwatch_logs` (§11), the service block (§12), sql (§13), user,
+//! annotations and metadata with the exporter's options (§14), links (§15). Not yet: the
+//! local-root split (§2.2–2.3), stack-trace parsing (§9.1).
 
 mod attrs;
+mod aws;
 mod http;
 
 use attrs::{Attrs, value_json};
@@ -283,19 +284,11 @@ pub fn span_to_document(
     if let Some(h) = http::block(span, kind, &mut a) {
         doc.insert("http".into(), h);
     }
-    // aws.xray (resource-derived, every document)
-    if let Some(lang) = res_attrs.str("telemetry.sdk.language") {
-        let mut xray = json!({"sdk": format!("opentelemetry for {lang}")});
-        if let Some(v) = res_attrs.str("telemetry.sdk.version") {
-            xray["sdk_version"] = v.into();
-        }
-        if let Some(auto) = res_attrs.str("telemetry.auto.version") {
-            xray["auto_instrumentation"] = true.into();
-            xray["sdk_version"] = auto.into();
-        } else {
-            xray["auto_instrumentation"] = false.into();
-        }
-        doc.insert("aws".into(), json!({ "xray": xray }));
+    if let Some(aws) = aws::block(&mut a, &res_attrs) {
+        doc.insert("aws".into(), aws);
+    }
+    if let Some(service) = aws::service(&res_attrs) {
+        doc.insert("service".into(), service);
     }
     if let Some(system) = a.str("db.system").map(str::to_owned) {
         let mut sql = Map::new();

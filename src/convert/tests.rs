@@ -372,3 +372,89 @@ fn sql_block_from_db_attributes() {
         serde_json::json!({"database_type": "postgresql", "sanitized_query": "SELECT 1", "user": "app"})
     );
 }
+
+#[test]
+fn aws_block_from_span_and_resource() {
+    let tables = |names: &[&str]| {
+        kv(
+            "aws.dynamodb.table_names",
+            V::ArrayValue(ArrayValue {
+                values: names
+                    .iter()
+                    .map(|n| AnyValue {
+                        value: Some(V::StringValue((*n).into())),
+                    })
+                    .collect(),
+            }),
+        )
+    };
+    let res = resource(vec![
+        s("cloud.provider", "aws"),
+        s("cloud.platform", "aws_ec2"),
+        s("host.id", "i-0abc"),
+        s("cloud.account.id", "123456789012"),
+        s("telemetry.sdk.name", "opentelemetry"),
+        s("telemetry.sdk.language", "python"),
+        s("telemetry.sdk.version", "1.45.2"),
+        s("service.version", "2.1"),
+    ]);
+    let sp = span(
+        SpanKind::Client,
+        true,
+        vec![
+            s("rpc.system", "aws-api"),
+            s("rpc.service", "DynamoDB"),
+            s("rpc.method", "PutItem"),
+            tables(&["carts"]),
+            s("aws.request_id", "R1"),
+        ],
+    );
+    let d = doc(&sp, &res, &Options::default());
+    let aws = &d["aws"];
+    assert_eq!(
+        (
+            aws["operation"].as_str(),
+            aws["table_name"].as_str(),
+            aws["request_id"].as_str(),
+            aws["account_id"].as_str()
+        ),
+        (
+            Some("PutItem"),
+            Some("carts"),
+            Some("R1"),
+            Some("123456789012")
+        )
+    );
+    assert_eq!(
+        aws["ec2"],
+        serde_json::json!({"instance_id": "i-0abc", "availability_zone": null, "instance_size": null, "ami_id": null})
+    );
+    assert_eq!(
+        aws["xray"],
+        serde_json::json!({"sdk": "opentelemetry for python", "sdk_version": "1.45.2", "auto_instrumentation": false})
+    );
+    assert_eq!(d["service"], serde_json::json!({"version": "2.1"}));
+    assert!(
+        d.get("metadata").is_none() || d["metadata"]["default"].get("rpc.method").is_none(),
+        "consumed attributes stay out of metadata"
+    );
+    let many = doc(
+        &span(SpanKind::Client, true, vec![tables(&["a", "b"])]),
+        &res,
+        &Options::default(),
+    );
+    assert_eq!(
+        (many["aws"].get("table_name"), &many["aws"]["table_names"]),
+        (None, &serde_json::json!(["a", "b"]))
+    );
+    let gcp = doc(
+        &span(SpanKind::Client, true, vec![s("aws.region", "x")]),
+        &resource(vec![s("cloud.provider", "gcp")]),
+        &Options::default(),
+    );
+    assert!(gcp.get("aws").is_none());
+    assert!(
+        gcp.get("metadata").is_none(),
+        "aws attributes are consumed even without the block"
+    );
+}
