@@ -112,27 +112,16 @@ pub async fn run(
     let mut receivers = Vec::new();
     let mut grpc = Vec::new();
     if let Some(l) = xray {
-        let mut stop = stop_tx.subscribe();
         // X-Ray itself takes OTLP/HTTP at /v1/traces.
         let app = xray_api::router(state.clone()).merge(otlp::http_router(otlp.clone()));
-        servers.push(tokio::spawn(async move {
-            axum::serve(l, app)
-                .with_graceful_shutdown(async move {
-                    stop.recv().await.ok();
-                })
-                .await
-        }));
+        servers.push(serve_http(l, app, stop_tx.subscribe()));
     }
     if let Some(l) = otlp_http {
-        let mut stop = stop_tx.subscribe();
-        let app = otlp::http_router(otlp.clone());
-        servers.push(tokio::spawn(async move {
-            axum::serve(l, app)
-                .with_graceful_shutdown(async move {
-                    stop.recv().await.ok();
-                })
-                .await
-        }));
+        servers.push(serve_http(
+            l,
+            otlp::http_router(otlp.clone()),
+            stop_tx.subscribe(),
+        ));
     }
     if let Some(l) = otlp_grpc {
         let mut stop = stop_tx.subscribe();
@@ -150,15 +139,11 @@ pub async fn run(
         }));
     }
     if let Some((tcp, udp)) = daemon {
-        let mut stop = stop_tx.subscribe();
-        let app = xray_api::router(state.clone());
-        servers.push(tokio::spawn(async move {
-            axum::serve(tcp, app)
-                .with_graceful_shutdown(async move {
-                    stop.recv().await.ok();
-                })
-                .await
-        }));
+        servers.push(serve_http(
+            tcp,
+            xray_api::router(state.clone()),
+            stop_tx.subscribe(),
+        ));
         for _ in 0..2 {
             let (udp, store, part, stats, stop) = (
                 udp.clone(),
@@ -185,6 +170,21 @@ pub async fn run(
     }
     sweeper.abort();
     Ok(())
+}
+
+/// Serves `app` on `l` until `stop` fires, then finishes in-flight requests.
+fn serve_http(
+    l: TcpListener,
+    app: axum::Router,
+    mut stop: tokio::sync::broadcast::Receiver<()>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(l, app)
+            .with_graceful_shutdown(async move {
+                stop.recv().await.ok();
+            })
+            .await
+    })
 }
 
 /// Binds a TCP listener (unless `off`), logs its address and records it for `/health`.
