@@ -93,7 +93,10 @@ pub async fn run(
         options: Options {
             indexed_attributes: config.indexed_attributes.clone(),
             index_all_attributes: config.index_all_attributes,
+            aws_log_groups: config.aws_log_groups.clone(),
+            strict_trace_ids: config.strict_trace_ids,
         },
+        clock: clock.clone(),
         max_body_bytes: config.otlp_max_body_mb.saturating_mul(1 << 20),
     });
     let state = Arc::new(ApiState {

@@ -59,6 +59,18 @@ pub struct Config {
     #[arg(long, env = "XRAY_INDEX_ALL_ATTRIBUTES")]
     pub index_all_attributes: bool,
 
+    /// Log groups written as `aws.cloudwatch_logs` when a resource names none, comma-separated,
+    /// as the exporter's `aws_log_groups`.
+    #[arg(long, env = "XRAY_AWS_LOG_GROUPS", value_delimiter = ',')]
+    pub aws_log_groups: Vec<String>,
+
+    /// Refuse OTLP trace IDs whose first 4 bytes, read as epoch seconds, are over 28 days old
+    /// or over 5 minutes ahead (the exporter's old timestamp validation); such spans are
+    /// counted in `partial_success`. Off: any 128-bit trace ID is accepted, as the exporter
+    /// does by default.
+    #[arg(long, env = "XRAY_STRICT_TRACE_IDS")]
+    pub strict_trace_ids: bool,
+
     /// Largest OTLP request, in MiB, before and after gunzip.
     #[arg(long, env = "XRAY_OTLP_MAX_BODY_MB", default_value_t = 16)]
     pub otlp_max_body_mb: usize,

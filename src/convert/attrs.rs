@@ -2,18 +2,27 @@
 //! by the rules that turn them into document fields, so what is left becomes metadata.
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value as V};
-use serde_json::{Map, Value, json};
 
+#[derive(Clone)]
 pub struct Attrs<'a> {
     kvs: &'a [KeyValue],
+    /// Bit i: attribute i was consumed by a rule (kept for name lookups, out of metadata).
     consumed: Vec<bool>,
+    /// Keys deleted from the span before translation (the local-root service segment).
+    hidden: &'static [&'static str],
 }
 
 impl<'a> Attrs<'a> {
     pub fn new(kvs: &'a [KeyValue]) -> Attrs<'a> {
+        Attrs::without(kvs, &[])
+    }
+
+    /// The attributes as if `hidden` had been deleted from them.
+    pub fn without(kvs: &'a [KeyValue], hidden: &'static [&'static str]) -> Attrs<'a> {
         Attrs {
             kvs,
             consumed: vec![false; kvs.len()],
+            hidden,
         }
     }
 
@@ -22,12 +31,20 @@ impl<'a> Attrs<'a> {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
+        if self.hidden.contains(&key) {
+            return None;
+        }
         // The last occurrence wins, as with a map built in insertion order.
         self.kvs.iter().rposition(|kv| kv.key == key)
     }
 
+    /// The value, consumed or not (rules read the unfiltered attributes).
     pub fn get(&self, key: &str) -> Option<&'a AnyValue> {
         self.kvs[self.position(key)?].value.as_ref()
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.position(key).is_some()
     }
 
     pub fn str(&self, key: &str) -> Option<&'a str> {
@@ -35,6 +52,11 @@ impl<'a> Attrs<'a> {
             Some(V::StringValue(s)) => Some(s),
             _ => None,
         }
+    }
+
+    /// A non-empty string (the exporter treats `""` as absent).
+    pub fn text(&self, key: &str) -> Option<&'a str> {
+        self.str(key).filter(|s| !s.is_empty())
     }
 
     /// An integer, or a string holding one.
@@ -55,52 +77,54 @@ impl<'a> Attrs<'a> {
         }
     }
 
+    /// Puts a consumed attribute back among the ones left (the exporter's re-add rule for
+    /// `indexed_attributes`).
+    pub fn restore(&mut self, key: &str) {
+        if self.hidden.contains(&key) {
+            return;
+        }
+        for (i, kv) in self.kvs.iter().enumerate() {
+            if kv.key == key {
+                self.consumed[i] = false;
+            }
+        }
+    }
+
     pub fn take(&mut self, key: &str) -> Option<&'a AnyValue> {
         let v = self.get(key);
         self.remove(key);
         v
     }
 
-    pub fn take_str(&mut self, key: &str) -> Option<&'a str> {
-        let v = self.str(key);
+    pub fn take_text(&mut self, key: &str) -> Option<&'a str> {
+        let v = self.text(key);
         self.remove(key);
         v
     }
 
-    /// The attributes not consumed, in insertion order.
+    /// The attributes neither consumed nor deleted, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = &'a KeyValue> + '_ {
         self.kvs
             .iter()
             .zip(&self.consumed)
-            .filter(|(_, c)| !**c)
+            .filter(|(kv, c)| !**c && !self.hidden.contains(&kv.key.as_str()))
             .map(|(kv, _)| kv)
     }
 }
 
-/// A primitive attribute value as an annotation value.
-pub fn value_json(v: &AnyValue) -> Value {
-    json_of(v).unwrap_or(Value::Null)
-}
-
-/// Any attribute value as JSON (maps as objects, arrays as arrays); `None` for an empty value
-/// and for numbers JSON cannot hold (NaN, infinities).
-pub fn json_of(v: &AnyValue) -> Option<Value> {
-    Some(match v.value.as_ref()? {
-        V::StringValue(s) => Value::String(s.clone()),
-        V::BoolValue(b) => Value::Bool(*b),
-        V::IntValue(i) => json!(i),
-        V::DoubleValue(d) => serde_json::Number::from_f64(*d).map(Value::Number)?,
-        V::ArrayValue(a) => Value::Array(a.values.iter().filter_map(json_of).collect()),
-        V::KvlistValue(l) => {
-            let m: Map<String, Value> = l
-                .values
-                .iter()
-                .filter_map(|kv| Some((kv.key.clone(), json_of(kv.value.as_ref()?)?)))
-                .collect();
-            Value::Object(m)
-        }
-        V::BytesValue(b) => Value::String(b.iter().map(|x| format!("{x:02x}")).collect()),
-        // Indexes into a profiles string table: meaningless without it.
-        _ => return None,
-    })
+/// The string elements of an array attribute, or the parts of a string split on `&` (the
+/// exporter's reading of log-group lists).
+pub fn string_list(v: Option<&AnyValue>) -> Vec<&str> {
+    match v.and_then(|v| v.value.as_ref()) {
+        Some(V::StringValue(s)) => s.split('&').filter(|p| !p.is_empty()).collect(),
+        Some(V::ArrayValue(a)) => a
+            .values
+            .iter()
+            .filter_map(|v| match &v.value {
+                Some(V::StringValue(s)) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }

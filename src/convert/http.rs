@@ -1,9 +1,9 @@
 //! The http block (§10), from old and new HTTP semantic conventions.
 
 use super::attrs::Attrs;
+use super::doc::{Http, Request, Response};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use serde_json::{Map, Value, json};
 
 /// Attributes whose presence makes the block.
 const MARKERS: &[&str] = &[
@@ -43,9 +43,24 @@ fn is_ip(s: &str) -> bool {
     s.parse::<std::net::IpAddr>().is_ok()
 }
 
-fn url(kind: SpanKind, a: &Attrs<'_>) -> Option<String> {
+/// Attributes whose presence makes `request.url`.
+const URL_SOURCES: &[&str] = &[
+    "http.url",
+    "url.full",
+    "http.host",
+    "http.server_name",
+    "host.name",
+    "net.host.name",
+    "net.peer.name",
+    "net.peer.ip",
+    "server.address",
+];
+
+/// The full URL attribute, or one assembled for the span's side of the call; a host missing
+/// for that side is left empty, as the exporter does.
+fn url(kind: SpanKind, a: &Attrs<'_>) -> String {
     if let Some(full) = a.str("http.url").or_else(|| a.str("url.full")) {
-        return Some(full.to_owned());
+        return full.to_owned();
     }
     let scheme = a
         .str("http.scheme")
@@ -57,9 +72,10 @@ fn url(kind: SpanKind, a: &Attrs<'_>) -> Option<String> {
             .or_else(|| a.str("http.server_name"))
             .or_else(|| a.str("net.host.name"))
             .or_else(|| a.str("host.name"))
-            .or_else(|| a.str("server.address"))?;
+            .or_else(|| a.str("server.address"))
+            .unwrap_or("");
         (
-            host.to_owned(),
+            host,
             host_attr
                 .is_none()
                 .then(|| a.int("net.host.port").or_else(|| a.int("server.port")))
@@ -69,10 +85,11 @@ fn url(kind: SpanKind, a: &Attrs<'_>) -> Option<String> {
         let host = host_attr
             .or_else(|| a.str("net.peer.name"))
             .or_else(|| a.str("net.peer.ip"))
+            .or_else(|| a.str("server.address"))
             .or_else(|| a.str("network.peer.address").filter(|x| is_ip(x)))
-            .or_else(|| a.str("server.address"))?;
+            .unwrap_or("");
         (
-            host.to_owned(),
+            host,
             host_attr
                 .is_none()
                 .then(|| a.int("net.peer.port"))
@@ -95,66 +112,58 @@ fn url(kind: SpanKind, a: &Attrs<'_>) -> Option<String> {
         }
         path.push_str(q);
     }
-    Some(format!("{scheme}://{host}{port}{path}"))
+    format!("{scheme}://{host}{port}{path}")
 }
 
-pub fn block(span: &Span, kind: SpanKind, a: &mut Attrs<'_>) -> Option<Value> {
-    let present = MARKERS.iter().any(|k| a.get(k).is_some());
+pub fn block<'a>(span: &'a Span, kind: SpanKind, a: &mut Attrs<'a>) -> Option<Http<'a>> {
+    let present = MARKERS.iter().any(|k| a.has(k));
     let result = present.then(|| {
-        let mut req = Map::new();
-        if let Some(m) = a
-            .str("http.method")
-            .or_else(|| a.str("http.request.method"))
-        {
-            req.insert("method".into(), m.into());
-        }
-        let mut client_ip = a.str("http.client_ip").map(str::to_owned);
-        if let Some(c) = a.str("client.address").filter(|c| is_ip(c)) {
-            client_ip = Some(c.to_owned());
+        let mut req = Request {
+            method: a
+                .text("http.method")
+                .or_else(|| a.text("http.request.method")),
+            user_agent: a
+                .text("http.user_agent")
+                .or_else(|| a.text("user_agent.original")),
+            ..Default::default()
+        };
+        let mut client_ip = a.text("http.client_ip");
+        if let Some(c) = a.text("client.address").filter(|c| is_ip(c)) {
+            client_ip = Some(c);
         }
         let peer = a
-            .str("net.peer.ip")
-            .or_else(|| a.str("network.peer.address").filter(|x| is_ip(x)));
-        let forwarded = client_ip.is_some() && peer.is_none();
-        if client_ip.is_none() {
-            client_ip = peer.map(str::to_owned);
+            .text("net.peer.ip")
+            .or_else(|| a.text("network.peer.address").filter(|x| is_ip(x)));
+        if client_ip.is_some() && peer.is_none() {
+            req.x_forwarded_for = Some(true);
         }
-        if let Some(ip) = client_ip {
-            req.insert("client_ip".into(), ip.into());
-        }
-        if let Some(ua) = a
-            .str("http.user_agent")
-            .or_else(|| a.str("user_agent.original"))
+        req.client_ip = client_ip.or(peer);
+        if URL_SOURCES.iter().any(|k| a.has(k)) || a.str("network.peer.address").is_some_and(is_ip)
         {
-            req.insert("user_agent".into(), ua.into());
+            req.url = Some(url(kind, a));
         }
-        if let Some(u) = url(kind, a) {
-            req.insert("url".into(), u.into());
-        }
-        if forwarded {
-            req.insert("x_forwarded_for".into(), true.into());
-        }
-        let mut resp = Map::new();
-        if let Some(st) = a
+        let status = a
             .int("http.status_code")
-            .or_else(|| a.int("http.response.status_code"))
-        {
-            resp.insert("status".into(), st.into());
-        }
+            .or_else(|| a.int("http.response.status_code"));
         let received = |attrs: &Attrs<'_>| {
             (attrs.str("message.type") == Some("RECEIVED"))
                 .then(|| attrs.int("messaging.message_payload_size_bytes"))
                 .flatten()
         };
-        let length = received(a)
+        let content_length = received(a)
             .or_else(|| {
                 span.events
                     .iter()
                     .find_map(|e| received(&Attrs::new(&e.attributes)))
             })
             .unwrap_or(0);
-        resp.insert("content_length".into(), length.into());
-        json!({"request": req, "response": resp})
+        Http {
+            request: req,
+            response: Response {
+                status,
+                content_length,
+            },
+        }
     });
     for k in MARKERS.iter().chain(CONSUMED) {
         a.remove(k);

@@ -1,24 +1,27 @@
-//! OTel span → X-Ray segment document, as the ADOT collector's `awsxray` exporter writes it
-//! (`spec/otel-to-xray.md`). Pure: OTLP data in, a JSON document out.
+//! OTel span → X-Ray segment documents, as the ADOT collector's `awsxray` exporter writes them
+//! (`spec/otel-to-xray.md`, newest upstream with default feature gates). Pure: OTLP data in,
+//! JSON documents out.
 //!
-//! Covered so far: segment vs subsegment (§2.1), IDs (§3), timestamps (§4), name (§5),
-//! namespace (§6), origin (§7), fault/error/throttle (§8), `cause` from exception events
-//! without stack parsing (§9), the http block with old and new conventions (§10), the aws
-//! block but for `cloudwatch_logs` (§11), the service block (§12), sql (§13), user,
-//! annotations and metadata with the exporter's options (§14), links (§15). Not yet: the
-//! local-root split (§2.2–2.3), stack-trace parsing (§9.1).
+//! A resource is read once ([`ResourceInfo`]); each of its spans then becomes one document, or
+//! two for a local-root dependency span (§2.3). The rule families live in their own files:
+//! `http` (§10), `aws` (§11), `cause` and `stack` (§8–9), `meta` (§14); naming, namespace,
+//! origin, IDs, sql and links are here.
 
 mod attrs;
 mod aws;
+mod cause;
+mod doc;
 mod http;
+mod meta;
+mod stack;
 
-use attrs::{Attrs, value_json};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use attrs::Attrs;
+use doc::{Document, Link, Meta, Service, Sql};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 
 /// The exporter's options that change documents.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +30,64 @@ pub struct Options {
     pub indexed_attributes: Vec<String>,
     /// Every primitive attribute becomes an annotation.
     pub index_all_attributes: bool,
+    /// Log groups for `aws.cloudwatch_logs` when the resource names none.
+    pub aws_log_groups: Vec<String>,
+    /// Refuse trace IDs whose time part is over 28 days old or over 5 minutes ahead, as the
+    /// exporter did before it skipped that check by default.
+    pub strict_trace_ids: bool,
+}
+
+/// What a resource contributes to each of its spans' documents, computed once.
+pub struct ResourceInfo<'a> {
+    attrs: Attrs<'a>,
+    origin: Option<&'static str>,
+    aws: Option<doc::Aws<'a>>,
+    service: Option<Service<'a>>,
+    language: &'a str,
+    entries: Vec<ResourceEntry<'a>>,
+}
+
+/// A resource attribute as segments carry it: `otel.resource.<key>`.
+pub struct ResourceEntry<'a> {
+    key: String,
+    annotation_key: String,
+    value: &'a AnyValue,
+}
+
+impl<'a> ResourceInfo<'a> {
+    pub fn new(resource: Option<&'a Resource>, opts: &'a Options) -> ResourceInfo<'a> {
+        let kvs: &'a [KeyValue] = resource.map_or(&[], |r| &r.attributes);
+        let attrs = Attrs::new(kvs);
+        let sdk = match (
+            attrs.text("telemetry.sdk.name"),
+            attrs.text("telemetry.sdk.language"),
+        ) {
+            (Some(name), Some(lang)) => Some(doc::SdkName(name, lang)),
+            _ => None,
+        };
+        let entries = kvs
+            .iter()
+            .filter_map(|kv| {
+                let key = format!("otel.resource.{}", kv.key);
+                Some(ResourceEntry {
+                    annotation_key: meta::annotation_key(&key),
+                    key,
+                    value: kv.value.as_ref()?,
+                })
+            })
+            .collect();
+        ResourceInfo {
+            origin: origin(&attrs),
+            aws: aws::from_resource(&attrs, sdk, &opts.aws_log_groups),
+            service: attrs
+                .text("service.version")
+                .or_else(|| attrs.text("container.image.tag"))
+                .map(|version| Service { version }),
+            language: attrs.str("telemetry.sdk.language").unwrap_or(""),
+            entries,
+            attrs,
+        }
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -40,34 +101,41 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// `1-` + 8 hex digits + `-` + 24 hex digits of the 16-byte OTel trace ID.
-pub fn xray_trace_id(id: &[u8]) -> Result<String, String> {
-    if id.len() != 16 || id.iter().all(|b| *b == 0) {
-        return Err(format!(
-            "trace ID must be 16 bytes, not all zero; got {} bytes",
-            id.len()
-        ));
+const MAX_AGE_SECS: i64 = 28 * 24 * 3600;
+const MAX_SKEW_SECS: i64 = 300;
+
+/// `1-` + 8 hex digits + `-` + 24 hex digits of the 16-byte OTel trace ID; in strict mode the
+/// first four bytes must be a time within the exporter's window around `now_secs`.
+pub fn xray_trace_id(id: &[u8], strict: bool, now_secs: i64) -> Result<String, String> {
+    if id.len() != 16 {
+        return Err(format!("trace ID must be 16 bytes; got {} bytes", id.len()));
+    }
+    if id.iter().all(|b| *b == 0) {
+        return Err("trace ID must not be all zero".into());
+    }
+    if strict {
+        let epoch = i64::from(u32::from_be_bytes([id[0], id[1], id[2], id[3]]));
+        let age = now_secs - epoch;
+        if !(-MAX_SKEW_SECS..=MAX_AGE_SECS).contains(&age) {
+            return Err(format!(
+                "invalid xray traceid: {}: its first 4 bytes ({epoch}, as epoch seconds) are not \
+                 within 28 days before and 5 minutes after now (strict trace IDs)",
+                hex(id)
+            ));
+        }
     }
     Ok(format!("1-{}-{}", hex(&id[..4]), hex(&id[4..])))
 }
 
-fn span_id(id: &[u8], what: &str) -> Result<String, String> {
-    if id.len() != 8 || id.iter().all(|b| *b == 0) {
-        return Err(format!(
-            "{what} must be 8 bytes, not all zero; got {} bytes",
-            id.len()
-        ));
+/// A span ID in hex; empty or all-zero IDs are none.
+fn span_id(id: &[u8], what: &str) -> Result<Option<String>, String> {
+    if id.is_empty() || (id.len() == 8 && id.iter().all(|b| *b == 0)) {
+        return Ok(None);
     }
-    Ok(hex(id))
-}
-
-fn random_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0x5eed);
-    let mut z = SEQ.fetch_add(0x9e3779b97f4a7c15, Ordering::Relaxed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-    format!("{:016x}", z ^ (z >> 31))
+    if id.len() != 8 {
+        return Err(format!("{what} must be 8 bytes; got {} bytes", id.len()));
+    }
+    Ok(Some(hex(id)))
 }
 
 /// Keeps space, ASCII digits, letters and `_ . : / % & # = + - @`; at most 200 bytes.
@@ -88,18 +156,6 @@ fn sanitise_name(name: &str) -> String {
     if s.is_empty() { "span".into() } else { s }
 }
 
-fn annotation_key(key: &str) -> String {
-    key.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 fn origin(resource: &Attrs<'_>) -> Option<&'static str> {
     if resource.is_empty() || resource.str("cloud.provider").is_some_and(|p| p != "aws") {
         return None;
@@ -118,34 +174,53 @@ fn origin(resource: &Attrs<'_>) -> Option<&'static str> {
     })
 }
 
-/// The document's name (§5) and whether it came from `aws.service`.
-fn name(span: &Span, kind: SpanKind, a: &Attrs<'_>, resource: &Attrs<'_>) -> (String, bool) {
-    let client_like = matches!(
+fn client_like(kind: SpanKind) -> bool {
+    matches!(
         kind,
         SpanKind::Client | SpanKind::Producer | SpanKind::Consumer
-    );
-    if kind == SpanKind::Server {
-        if let Some(n) = a.str("aws.local.service") {
+    )
+}
+
+/// `aws.remote.service` as a name: AWS SDK spans drop `AWS.SDK.` or `AWS::`.
+fn remote_service_name<'a>(name: &'a str, a: &Attrs<'_>) -> &'a str {
+    if a.str("rpc.system") != Some("aws-api") {
+        return name;
+    }
+    name.strip_prefix("AWS.SDK.")
+        .or_else(|| name.strip_prefix("AWS::"))
+        .unwrap_or(name)
+}
+
+/// The document's name (§5; each rule applies only if the ones before gave nothing) and
+/// whether it came from `aws.service`.
+fn name<'a>(
+    span: &'a Span,
+    kind: SpanKind,
+    a: &Attrs<'a>,
+    res: &Attrs<'a>,
+) -> (Cow<'a, str>, bool) {
+    let local_root_internal =
+        kind == SpanKind::Internal && a.str("aws.span.kind") == Some("LOCAL_ROOT");
+    if kind == SpanKind::Server || local_root_internal {
+        if let Some(n) = a.text("aws.local.service") {
             return (n.into(), false);
         }
     }
-    if client_like {
-        if let Some(n) = a.str("aws.remote.service") {
-            let n = if a.str("rpc.system") == Some("aws-api") {
-                n.strip_prefix("AWS.SDK.").unwrap_or(n)
-            } else {
-                n.strip_prefix("AWS::").unwrap_or(n)
-            };
-            return (n.into(), false);
+    if client_like(kind) {
+        if let Some(n) = a.text("aws.remote.service") {
+            let n = remote_service_name(n, a);
+            if !n.is_empty() {
+                return (n.into(), false);
+            }
         }
     }
-    if let Some(n) = a.str("peer.service") {
+    if let Some(n) = a.text("peer.service") {
         return (n.into(), false);
     }
-    if let Some(n) = a.str("aws.service") {
+    if let Some(n) = a.text("aws.service") {
         return (n.into(), true);
     }
-    if let Some(db) = a.str("db.name") {
+    if let Some(db) = a.text("db.name") {
         let host = a.str("db.connection_string").and_then(|c| {
             let c = c.strip_prefix("jdbc:").unwrap_or(c);
             let rest = c.split_once("//")?.1;
@@ -156,246 +231,288 @@ fn name(span: &Span, kind: SpanKind, a: &Attrs<'_>, resource: &Attrs<'_>) -> (St
                 .next()?
                 .split(':')
                 .next()?;
-            (!host.is_empty()).then(|| host.to_owned())
+            (!host.is_empty()).then_some(host)
         });
-        return (
-            host.map_or_else(|| db.to_owned(), |h| format!("{db}@{h}")),
-            false,
-        );
+        return match host {
+            Some(h) => (format!("{db}@{h}").into(), false),
+            None => (db.into(), false),
+        };
     }
     if kind == SpanKind::Server {
-        if let Some(n) = resource.str("service.name") {
+        if let Some(n) = res.text("service.name") {
             return (n.into(), false);
         }
     }
     for k in ["rpc.service", "http.host", "net.peer.name"] {
-        if let Some(n) = a.str(k) {
+        if let Some(n) = a.text(k) {
             return (n.into(), false);
         }
     }
-    (sanitise_name(&span.name), false)
+    (sanitise_name(&span.name).into(), false)
 }
 
-fn cause(span: &Span, is_error: bool) -> Option<Value> {
-    let mut exceptions = Vec::new();
-    for e in span.events.iter().filter(|e| e.name == "exception") {
-        let ea = Attrs::new(&e.attributes);
-        let mut x = Map::new();
-        x.insert("id".into(), random_id().into());
-        if let Some(t) = ea.str("exception.type") {
-            x.insert("type".into(), t.into());
-        }
-        if let Some(m) = ea.str("exception.message") {
-            x.insert("message".into(), m.into());
-        }
-        exceptions.push(Value::Object(x));
+const SQL_SYSTEMS: &[&str] = &[
+    "db2",
+    "derby",
+    "hive",
+    "mariadb",
+    "mssql",
+    "mysql",
+    "oracle",
+    "postgresql",
+    "sqlite",
+    "teradata",
+    "other_sql",
+];
+
+/// The sql block (§13), for SQL databases only; consumes the `db.*` attributes it reads.
+fn sql<'a>(span: &'a Span, a: &mut Attrs<'a>) -> Option<Sql<'a>> {
+    let system = a.str("db.system").filter(|s| SQL_SYSTEMS.contains(s))?;
+    let connection = a.text("db.connection_string").unwrap_or("localhost");
+    let block = Sql {
+        connection_string: Some(format!("{connection}/{}", a.str("db.name").unwrap_or(""))),
+        url: Some(span.name.as_str()).filter(|n| !n.is_empty()),
+        sanitized_query: a.text("db.statement"),
+        database_type: Some(system),
+        user: a.text("db.user"),
+    };
+    for k in [
+        "db.connection_string",
+        "db.system",
+        "db.name",
+        "db.statement",
+        "db.user",
+    ] {
+        a.remove(k);
     }
-    if exceptions.is_empty() && is_error {
-        if let Some(m) = span
-            .status
-            .as_ref()
-            .map(|s| s.message.as_str())
-            .filter(|m| !m.is_empty())
-        {
-            exceptions.push(json!({"id": random_id(), "message": m}));
-        }
-    }
-    (!exceptions.is_empty()).then(|| json!({"exceptions": exceptions}))
+    Some(block)
 }
 
-/// Converts one span with its resource into one segment document (a JSON text).
-pub fn span_to_document(
-    span: &Span,
-    resource: Option<&Resource>,
-    opts: &Options,
-) -> Result<String, String> {
-    let trace_id = xray_trace_id(&span.trace_id)?;
-    let id = span_id(&span.span_id, "span ID")?;
-    let parent = if span.parent_span_id.is_empty() {
-        None
-    } else {
-        Some(span_id(&span.parent_span_id, "parent span ID")?)
+static EMPTY_VALUE: AnyValue = AnyValue { value: None };
+
+fn links<'a>(span: &'a Span, strict: bool, now_secs: i64) -> Result<Vec<Link<'a>>, String> {
+    span.links
+        .iter()
+        .map(|l| {
+            let attributes = (!l.attributes.is_empty()).then(|| {
+                l.attributes
+                    .iter()
+                    .map(|kv| {
+                        (
+                            kv.key.as_str(),
+                            Meta::Attr(kv.value.as_ref().unwrap_or(&EMPTY_VALUE)),
+                        )
+                    })
+                    .collect()
+            });
+            Ok(Link {
+                trace_id: xray_trace_id(&l.trace_id, strict, now_secs)
+                    .map_err(|e| format!("link: {e}"))?,
+                id: span_id(&l.span_id, "link span ID")?.unwrap_or_default(),
+                attributes,
+            })
+        })
+        .collect()
+}
+
+/// How a local-root span is rewritten before translation (§2.3).
+#[derive(Clone, Copy)]
+enum Variant<'s> {
+    Plain,
+    /// The dependency subsegment: parented to the new service segment.
+    Dependency {
+        parent: &'s str,
+    },
+    /// The service segment: the new ID, remote attributes deleted.
+    Service {
+        id: &'s str,
+    },
+}
+
+/// Attributes deleted from the service segment's copy of a local-root span.
+const REMOTE_ATTRIBUTES: &[&str] = &[
+    "aws.remote.service",
+    "aws.remote.operation",
+    "remoteTarget",
+    "K8s.RemoteNamespace",
+];
+
+/// The base translation of one span (`MakeSegment`).
+fn make<'a>(
+    span: &'a Span,
+    res: &'a ResourceInfo<'a>,
+    opts: &'a Options,
+    now_secs: i64,
+    variant: Variant<'_>,
+) -> Result<Document<'a>, String> {
+    let trace_id = xray_trace_id(&span.trace_id, opts.strict_trace_ids, now_secs)?;
+    let own_id = span_id(&span.span_id, "span ID")?.ok_or("span ID must not be all zero")?;
+    let mut parent = span_id(&span.parent_span_id, "parent span ID")?;
+    let (id, hidden) = match variant {
+        Variant::Plain => (own_id, &[][..]),
+        Variant::Dependency { parent: p } => {
+            parent = Some(p.to_owned());
+            (own_id, &[][..])
+        }
+        Variant::Service { id } => (id.to_owned(), REMOTE_ATTRIBUTES),
     };
     if span.end_time_unix_nano != 0 && span.end_time_unix_nano < span.start_time_unix_nano {
         return Err("span ends before it starts".into());
     }
     let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
-    let empty: &[KeyValue] = &[];
-    let res_attrs = Attrs::new(resource.map_or(empty, |r| &r.attributes));
-    let mut a = Attrs::new(&span.attributes);
+    let mut a = Attrs::without(&span.attributes, hidden);
     let is_subsegment = kind != SpanKind::Server && parent.is_some();
+    let aws_sdk = a.str("rpc.system") == Some("aws-api");
 
-    let (name, from_aws_service) = name(span, kind, &a, &res_attrs);
-    let mut doc = Map::new();
-    doc.insert("name".into(), name.into());
-    doc.insert("id".into(), id.into());
-    doc.insert(
-        "start_time".into(),
-        (span.start_time_unix_nano as f64 / 1e9).into(),
-    );
-    doc.insert("trace_id".into(), trace_id.into());
-    doc.insert(
-        "end_time".into(),
-        (span.end_time_unix_nano as f64 / 1e9).into(),
-    );
-    if let Some(p) = parent {
-        doc.insert("parent_id".into(), p.into());
-    }
-    if is_subsegment {
-        doc.insert("type".into(), "subsegment".into());
-    }
-    let namespace = if a.str("rpc.system") == Some("aws-api") || from_aws_service {
+    let (name, from_aws_service) = name(span, kind, &a, &res.attrs);
+    let namespace = if aws_sdk || from_aws_service {
         Some("aws")
-    } else if kind == SpanKind::Client
-        || (is_subsegment
-            && matches!(kind, SpanKind::Producer | SpanKind::Consumer)
-            && a.str("aws.remote.service").is_some())
-    {
+    } else if kind == SpanKind::Client {
         Some("remote")
     } else {
         None
     };
-    if let Some(ns) = namespace {
-        doc.insert("namespace".into(), ns.into());
+    let flags = cause::flags(span, &a);
+    let http = http::block(span, kind, &mut a);
+    let cause = cause::cause(span, kind, aws_sdk, res.language, &mut a);
+    let mut aws = res.aws.clone();
+    aws::add_span_part(aws.as_mut(), &mut a);
+    let sql = sql(span, &mut a);
+    // Indexed attributes come back even if a rule consumed them, so they can be annotations.
+    for k in &opts.indexed_attributes {
+        a.restore(k);
     }
-    if let Some(o) = origin(&res_attrs) {
-        doc.insert("origin".into(), o.into());
-    }
+    let user = a.take_text("enduser.id");
+    let mut doc = Document {
+        name: Some(name),
+        id,
+        start_time: span.start_time_unix_nano as f64 / 1e9,
+        service: res.service.clone(),
+        origin: res.origin,
+        user,
+        links: links(span, opts.strict_trace_ids, now_secs)?,
+        trace_id,
+        end_time: span.end_time_unix_nano as f64 / 1e9,
+        http,
+        fault: flags.fault,
+        error: flags.error,
+        throttle: flags.throttle,
+        cause,
+        aws,
+        namespace,
+        parent_id: parent,
+        kind: is_subsegment.then_some("subsegment"),
+        sql,
+        ..Default::default()
+    };
+    let resource = (!is_subsegment).then_some(&res.entries[..]);
+    meta::fill(&mut doc, &mut a, resource, opts);
+    Ok(doc)
+}
 
-    // fault / error / throttle (§8)
-    let code = a
-        .int("http.status_code")
-        .or_else(|| a.int("http.response.status_code"));
-    let status_error = span
-        .status
-        .as_ref()
-        .is_some_and(|s| s.code == StatusCode::Error as i32);
-    let (error, fault, throttle) = match code {
-        Some(c @ 400..=499) => (true, false, c == 429),
-        Some(500..=599) => (false, true, false),
-        _ => (false, status_error, false),
+/// Converts one span into its documents (JSON texts), appended to `out`: one, or two for a
+/// local-root dependency span. On error nothing is appended.
+pub fn convert_span(
+    span: &Span,
+    res: &ResourceInfo<'_>,
+    opts: &Options,
+    now_secs: i64,
+    out: &mut Vec<String>,
+) -> Result<(), String> {
+    let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
+    let a = Attrs::new(&span.attributes);
+    let serialise = |d: &Document<'_>| {
+        serde_json::to_string(d).map_err(|e| format!("the span cannot be written: {e}"))
     };
-    doc.insert("error".into(), error.into());
-    doc.insert("throttle".into(), throttle.into());
-    doc.insert("fault".into(), fault.into());
-    if let Some(c) = cause(span, error || fault) {
-        doc.insert("cause".into(), c);
-    }
-    if let Some(h) = http::block(span, kind, &mut a) {
-        doc.insert("http".into(), h);
-    }
-    if let Some(aws) = aws::block(&mut a, &res_attrs) {
-        doc.insert("aws".into(), aws);
-    }
-    if let Some(service) = aws::service(&res_attrs) {
-        doc.insert("service".into(), service);
-    }
-    if let Some(system) = a.str("db.system").map(str::to_owned) {
-        let mut sql = Map::new();
-        sql.insert("database_type".into(), system.into());
-        for (from, to) in [
-            ("db.connection_string", "url"),
-            ("db.statement", "sanitized_query"),
-            ("db.user", "user"),
-        ] {
-            if let Some(v) = a.take_str(from) {
-                sql.insert(to.into(), v.into());
-            }
-        }
-        a.remove("db.system");
-        doc.insert("sql".into(), Value::Object(sql));
-    }
-    if let Some(user) = a.take_str("enduser.id") {
-        doc.insert("user".into(), user.into());
-    }
-
-    // annotations and metadata (§14)
-    let mut indexed: Vec<String> = if opts.index_all_attributes {
-        Vec::new()
-    } else {
-        opts.indexed_attributes.clone()
-    };
-    if let Some(list) = a.take("aws.xray.annotations") {
-        if let Some(any_value::Value::ArrayValue(arr)) = &list.value {
-            indexed.extend(arr.values.iter().filter_map(|v| match &v.value {
-                Some(any_value::Value::StringValue(s)) => Some(s.clone()),
-                _ => None,
-            }));
-        }
-    }
-    let mut annotations = Map::new();
-    let mut metadata: Map<String, Value> = Map::new();
-    let mut default_ns = Map::new();
-    let primitive = |v: &AnyValue| {
-        matches!(
-            v.value,
-            Some(
-                any_value::Value::StringValue(_)
-                    | any_value::Value::IntValue(_)
-                    | any_value::Value::DoubleValue(_)
-                    | any_value::Value::BoolValue(_)
-            )
-        )
-    };
-    if !is_subsegment {
-        for kv in res_attrs.iter() {
-            let key = format!("otel.resource.{}", kv.key);
-            let Some(v) = kv.value.as_ref() else { continue };
-            if primitive(v) && (opts.index_all_attributes || indexed.contains(&key)) {
-                annotations.insert(annotation_key(&key), value_json(v));
-            } else if let Some(j) = attrs::json_of(v) {
-                default_ns.insert(key, j);
-            }
-        }
-    }
-    for kv in a.iter() {
-        let Some(v) = kv.value.as_ref() else { continue };
-        if opts.index_all_attributes || indexed.contains(&kv.key) {
-            if primitive(v) {
-                annotations.insert(annotation_key(&kv.key), value_json(v));
-            }
-            continue;
-        }
-        if let (Some(suffix), Some(any_value::Value::StringValue(s))) =
-            (kv.key.strip_prefix("aws.xray.metadata."), &v.value)
+    if a.str("aws.span.kind") != Some("LOCAL_ROOT") {
+        let mut d = make(span, res, opts, now_secs, Variant::Plain)?;
+        if client_like(kind)
+            && d.kind.is_some()
+            && d.namespace.is_none()
+            && a.has("aws.remote.service")
         {
-            match serde_json::from_str::<Value>(s) {
-                Ok(Value::Object(o)) if suffix.eq_ignore_ascii_case("default") => {
-                    default_ns.extend(o)
-                }
-                Ok(o @ Value::Object(_)) => {
-                    metadata.insert(suffix.to_owned(), o);
-                }
-                _ => {
-                    default_ns.insert(kv.key.clone(), s.clone().into());
-                }
-            }
-            continue;
+            d.namespace = Some("remote");
         }
-        if let Some(j) = attrs::json_of(v) {
-            default_ns.insert(kv.key.clone(), j);
+        out.push(serialise(&d)?);
+        return Ok(());
+    }
+    if matches!(kind, SpanKind::Server | SpanKind::Internal) {
+        let mut d = make(span, res, opts, now_secs, Variant::Plain)?;
+        d.kind = None;
+        d.namespace = None;
+        out.push(serialise(&d)?);
+        return Ok(());
+    }
+    let service_id = loop {
+        let r = crate::model::ids::random_u64();
+        if r != 0 {
+            break format!("{r:016x}");
         }
+    };
+    let mut dep = make(
+        span,
+        res,
+        opts,
+        now_secs,
+        Variant::Dependency {
+            parent: &service_id,
+        },
+    )?;
+    dep.kind = Some("subsegment");
+    dep.namespace.get_or_insert("remote");
+    if kind == SpanKind::Consumer {
+        dep.links.clear();
     }
-    if !default_ns.is_empty() {
-        metadata.insert("default".into(), Value::Object(default_ns));
+    if let Some(remote) = a.str("aws.remote.service") {
+        dep.name = Some(remote_service_name(remote, &a))
+            .filter(|n| !n.is_empty())
+            .map(Cow::Borrowed);
     }
-    if !annotations.is_empty() {
-        doc.insert("annotations".into(), Value::Object(annotations));
+    let mut svc = make(
+        span,
+        res,
+        opts,
+        now_secs,
+        Variant::Service { id: &service_id },
+    )?;
+    if let Some(local) = a.str("aws.local.service") {
+        svc.name = Some(local).filter(|n| !n.is_empty()).map(Cow::Borrowed);
     }
-    if !metadata.is_empty() {
-        doc.insert("metadata".into(), Value::Object(metadata));
+    svc.http = None;
+    if let Some(aws) = svc.aws.as_mut() {
+        aws.operation = None;
+        aws.account_id = None;
+        aws.region = None;
+        aws.request_id = None;
+        aws.queue_url = None;
+        aws.table_name = None;
+        aws.table_names.clear();
     }
-    if !span.links.is_empty() {
-        let links: Vec<Value> = span
-            .links
-            .iter()
-            .filter_map(|l| Some(json!({"trace_id": xray_trace_id(&l.trace_id).ok()?, "id": span_id(&l.span_id, "link span ID").ok()?})))
-            .collect();
-        if !links.is_empty() {
-            doc.insert("links".into(), links.into());
-        }
+    for ns in svc.metadata.values_mut() {
+        ns.retain(|k, _| k.starts_with("otel.resource."));
     }
-    Ok(Value::Object(doc).to_string())
+    svc.kind = None;
+    svc.namespace = None;
+    if kind != SpanKind::Consumer {
+        svc.links.clear();
+    }
+    let (dep, svc) = (serialise(&dep)?, serialise(&svc)?);
+    out.push(dep);
+    out.push(svc);
+    Ok(())
+}
+
+/// Converts one span with its resource; a convenience for single spans (tests, tools).
+pub fn span_to_documents(
+    span: &Span,
+    resource: Option<&Resource>,
+    opts: &Options,
+    now_secs: i64,
+) -> Result<Vec<String>, String> {
+    let res = ResourceInfo::new(resource, opts);
+    let mut out = Vec::new();
+    convert_span(span, &res, opts, now_secs, &mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -2,7 +2,12 @@ use super::*;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, KeyValue, any_value::Value as V,
 };
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{Status, span::Event};
+use serde_json::{Value, json};
+
+/// A "now" near the test spans' times, for strict trace IDs.
+const NOW: i64 = 1_700_000_000;
 
 fn kv(k: &str, v: V) -> KeyValue {
     KeyValue {
@@ -48,7 +53,9 @@ fn resource(attrs: Vec<KeyValue>) -> Resource {
 }
 
 fn doc(sp: &Span, res: &Resource, opts: &Options) -> Value {
-    serde_json::from_str(&span_to_document(sp, Some(res), opts).unwrap()).unwrap()
+    let docs = span_to_documents(sp, Some(res), opts, NOW).unwrap();
+    assert_eq!(docs.len(), 1);
+    serde_json::from_str(&docs[0]).unwrap()
 }
 
 fn plain(sp: &Span) -> Value {
@@ -97,17 +104,17 @@ fn bad_ids_and_backwards_spans_are_refused() {
     let mut sp = span(SpanKind::Server, false, vec![]);
     sp.trace_id = vec![0; 16];
     assert!(
-        span_to_document(&sp, None, &Options::default())
+        span_to_documents(&sp, None, &Options::default(), NOW)
             .unwrap_err()
             .contains("trace ID")
     );
     let mut sp = span(SpanKind::Server, false, vec![]);
     sp.span_id = vec![1, 2];
-    assert!(span_to_document(&sp, None, &Options::default()).is_err());
+    assert!(span_to_documents(&sp, None, &Options::default(), NOW).is_err());
     let mut sp = span(SpanKind::Server, false, vec![]);
     sp.end_time_unix_nano = 1;
     assert!(
-        span_to_document(&sp, None, &Options::default())
+        span_to_documents(&sp, None, &Options::default(), NOW)
             .unwrap_err()
             .contains("ends before")
     );
@@ -140,6 +147,17 @@ fn names_follow_the_exporter_order() {
         name(
             SpanKind::Client,
             vec![s("aws.remote.service", "AWS::DynamoDB")]
+        ),
+        "AWS::DynamoDB",
+        "only AWS SDK spans lose the prefix"
+    );
+    assert_eq!(
+        name(
+            SpanKind::Client,
+            vec![
+                s("rpc.system", "aws-api"),
+                s("aws.remote.service", "AWS::DynamoDB")
+            ]
         ),
         "DynamoDB"
     );
@@ -303,7 +321,7 @@ fn annotations_metadata_and_user() {
             "tenant".into(),
             "otel.resource.deployment.environment".into(),
         ],
-        index_all_attributes: false,
+        ..Default::default()
     };
     let list = V::ArrayValue(ArrayValue {
         values: vec![AnyValue {
@@ -369,8 +387,16 @@ fn sql_block_from_db_attributes() {
     ));
     assert_eq!(
         d["sql"],
-        serde_json::json!({"database_type": "postgresql", "sanitized_query": "SELECT 1", "user": "app"})
+        json!({"connection_string": "localhost/", "url": "GET /items/{id}",
+            "database_type": "postgresql", "sanitized_query": "SELECT 1", "user": "app"})
     );
+    let mongo = plain(&span(
+        SpanKind::Client,
+        true,
+        vec![s("db.system", "mongodb"), s("db.statement", "find")],
+    ));
+    assert!(mongo.get("sql").is_none());
+    assert_eq!(mongo["metadata"]["default"]["db.statement"], "find");
 }
 
 #[test]
@@ -457,4 +483,25 @@ fn aws_block_from_span_and_resource() {
         gcp.get("metadata").is_none(),
         "aws attributes are consumed even without the block"
     );
+}
+
+#[test]
+fn a_nan_attribute_refuses_the_span_as_the_exporter_does() {
+    let sp = span(
+        SpanKind::Server,
+        false,
+        vec![kv("ratio", V::DoubleValue(f64::NAN))],
+    );
+    let err = span_to_documents(&sp, None, &Options::default(), NOW).unwrap_err();
+    assert!(err.contains("NaN"), "{err}");
+    let mut nested = span(SpanKind::Server, false, vec![]);
+    nested
+        .links
+        .push(opentelemetry_proto::tonic::trace::v1::span::Link {
+            trace_id: nested.trace_id.clone(),
+            span_id: vec![1; 8],
+            attributes: vec![kv("w", V::DoubleValue(f64::INFINITY))],
+            ..Default::default()
+        });
+    assert!(span_to_documents(&nested, None, &Options::default(), NOW).is_err());
 }

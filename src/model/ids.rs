@@ -104,6 +104,28 @@ impl fmt::Display for SegmentId {
     }
 }
 
+/// A well-mixed 64-bit value, different on every call and in every process (request IDs,
+/// tokens, the random IDs the OTLP converter makes). Not for secrets.
+pub fn random_u64() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        t ^ (std::process::id() as u64).rotate_left(32)
+    });
+    let mut z = seed.wrapping_add(
+        SEQ.fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e3779b97f4a7c15),
+    );
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,9 @@
 //! ingest as PutTraceSegments. One bad span is rejected on its own and counted in
 //! `partial_success`; an undecodable body is `INVALID_ARGUMENT` / 400 with a `google.rpc.Status`.
 
-use crate::convert::{Options, span_to_document};
+use crate::convert::{Options, ResourceInfo, convert_span};
 use crate::ingest::ingest;
+use crate::model::time::Clock;
 use crate::store::{Partition, TraceStore};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -27,9 +28,15 @@ pub struct OtlpState {
     /// OTLP carries no credentials: spans land in the default account and region.
     pub partition: Partition,
     pub options: Options,
+    /// Strict trace-ID mode compares trace IDs' time with this clock.
+    pub clock: Arc<dyn Clock>,
     /// Largest request body, before and after gunzip.
     pub max_body_bytes: usize,
 }
+
+/// Documents stored per call to the store: big enough to amortise, small enough to keep
+/// other requests moving.
+const INGEST_CHUNK: usize = 512;
 
 pub enum ExportError {
     Unavailable(String),
@@ -40,29 +47,41 @@ pub async fn export(
     st: &OtlpState,
     req: &ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ExportError> {
+    let now_secs = st.clock.now_micros() / 1_000_000;
     let mut docs = Vec::new();
+    // The span each document came from: a local-root span makes two documents, and a span
+    // counts once as rejected however many of its documents were refused.
+    let mut origins = Vec::new();
     let mut rejected = 0i64;
     let mut first_error = None;
+    let mut span_index = 0usize;
     for rs in &req.resource_spans {
+        let res = ResourceInfo::new(rs.resource.as_ref(), &st.options);
         for ss in &rs.scope_spans {
             for span in &ss.spans {
-                match span_to_document(span, rs.resource.as_ref(), &st.options) {
-                    Ok(d) => docs.push(d),
+                match convert_span(span, &res, &st.options, now_secs, &mut docs) {
+                    Ok(()) => origins.resize(docs.len(), span_index),
                     Err(e) => {
                         rejected += 1;
                         first_error.get_or_insert(e);
                     }
                 }
+                span_index += 1;
             }
         }
     }
-    for chunk in docs.chunks(500) {
+    let mut last_refused_span = None;
+    for (n, chunk) in docs.chunks(INGEST_CHUNK).enumerate() {
         let refused = ingest(st.store.as_ref(), &st.partition, chunk)
             .await
             .map_err(|e| ExportError::Unavailable(e.to_string()))?;
-        rejected += refused.len() as i64;
-        if let Some((_, r)) = refused.first() {
-            first_error.get_or_insert_with(|| r.message.clone());
+        for (i, r) in refused {
+            let span = origins[n * INGEST_CHUNK + i];
+            if last_refused_span != Some(span) {
+                rejected += 1;
+                last_refused_span = Some(span);
+            }
+            first_error.get_or_insert(r.message);
         }
     }
     let partial_success = (rejected > 0).then(|| ExportTracePartialSuccess {

@@ -18,6 +18,7 @@ pub mod validate;
 pub use context::DEFAULT_ACCOUNT;
 pub use error::ApiError;
 
+use crate::model::ids::random_u64;
 use crate::model::time::{Clock, micros_to_secs};
 use crate::store::control::ControlStore;
 use crate::store::{Partition, TraceStore};
@@ -30,7 +31,6 @@ use axum::response::Response;
 use axum::routing::any;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use validate::{Op, operation_for_path, validate_input};
 
 /// Largest request body: 50 documents of 64 KB, JSON-escaped, with room to spare.
@@ -108,33 +108,13 @@ fn resident_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-/// A well-mixed 64-bit value, different on every call (request IDs, retrieval tokens).
-fn next_random() -> u64 {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let seed = *SEED.get_or_init(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1);
-        t ^ (std::process::id() as u64).rotate_left(32)
-    });
-    let mut z = seed.wrapping_add(
-        SEQ.fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9e3779b97f4a7c15),
-    );
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-    z ^ (z >> 31)
-}
-
 /// 32 hex digits.
 pub(crate) fn random_id() -> String {
-    format!("{:016x}{:016x}", next_random(), next_random())
+    format!("{:016x}{:016x}", random_u64(), random_u64())
 }
 
 fn request_id() -> String {
-    let (a, b) = (next_random(), next_random());
+    let (a, b) = (random_u64(), random_u64());
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
         a >> 32,

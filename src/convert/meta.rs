@@ -1,0 +1,99 @@
+//! Annotations and metadata (§14): indexed attributes become annotations, the rest metadata,
+//! `aws.xray.metadata.<namespace>` strings are routed into their namespace, and segments carry
+//! their resource as `otel.resource.*`.
+
+use super::attrs::Attrs;
+use super::doc::{Document, Meta, Primitive, is_empty_value};
+use super::{Options, ResourceEntry};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+use std::borrow::Cow;
+
+/// Each character outside `A-Z a-z 0-9 .` becomes `_` (the exporter's `allowDot` default).
+pub fn annotation_key(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+const METADATA_PREFIX: &str = "aws.xray.metadata.";
+
+/// Fills `doc.annotations` and `doc.metadata` from the attributes left by the other rules;
+/// `resource` is given for segments only.
+pub fn fill<'a>(
+    doc: &mut Document<'a>,
+    a: &mut Attrs<'a>,
+    resource: Option<&'a [ResourceEntry<'a>]>,
+    opts: &'a Options,
+) {
+    let mut indexed: Vec<&str> = if opts.index_all_attributes {
+        Vec::new()
+    } else {
+        opts.indexed_attributes.iter().map(String::as_str).collect()
+    };
+    if let Some(list) = a.take("aws.xray.annotations") {
+        if let Some(V::ArrayValue(arr)) = &list.value {
+            indexed.extend(arr.values.iter().filter_map(|v| match &v.value {
+                Some(V::StringValue(s)) => Some(s.as_str()),
+                _ => None,
+            }));
+        }
+    }
+    let index_all = opts.index_all_attributes;
+    let mut default_ns = std::collections::BTreeMap::new();
+    for e in resource.unwrap_or(&[]) {
+        let primitive = Primitive::of(e.value);
+        match primitive {
+            Some(p) if index_all || indexed.contains(&e.key.as_str()) => {
+                doc.annotations.insert(e.annotation_key.clone(), p);
+            }
+            _ if !is_empty_value(Some(e.value)) => {
+                default_ns.insert(Cow::Borrowed(e.key.as_str()), Meta::Attr(e.value));
+            }
+            _ => {}
+        }
+    }
+    for kv in a.iter() {
+        let Some(v) = kv.value.as_ref() else { continue };
+        if index_all || indexed.contains(&kv.key.as_str()) {
+            // Non-primitive values of indexed keys are dropped, not kept as metadata.
+            if let Some(p) = Primitive::of(v) {
+                doc.annotations.insert(annotation_key(&kv.key), p);
+            }
+            continue;
+        }
+        if let (Some(ns), Some(V::StringValue(s))) =
+            (kv.key.strip_prefix(METADATA_PREFIX), &v.value)
+        {
+            match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(serde_json::Value::Object(o)) if ns.eq_ignore_ascii_case("default") => {
+                    for (k, v) in o {
+                        default_ns.insert(Cow::Owned(k), Meta::Json(v));
+                    }
+                }
+                Ok(serde_json::Value::Object(o)) => {
+                    let ns_map = o
+                        .into_iter()
+                        .map(|(k, v)| (Cow::Owned(k), Meta::Json(v)))
+                        .collect();
+                    doc.metadata.insert(Cow::Borrowed(ns), ns_map);
+                }
+                _ => {
+                    default_ns.insert(Cow::Borrowed(kv.key.as_str()), Meta::Str(s));
+                }
+            }
+            continue;
+        }
+        if !is_empty_value(Some(v)) {
+            default_ns.insert(Cow::Borrowed(kv.key.as_str()), Meta::Attr(v));
+        }
+    }
+    if !default_ns.is_empty() {
+        doc.metadata.insert(Cow::Borrowed("default"), default_ns);
+    }
+}
