@@ -1,0 +1,344 @@
+//! OTLP load generator: 512-span ExportTraceServiceRequests of realistic spans over gRPC
+//! (tonic, several connections and streams each) or OTLP/HTTP protobuf.
+//!
+//! ```text
+//! cargo run --release --example otlp_load -- --proto grpc --target http://127.0.0.1:4317 --seconds 10
+//! cargo run --release --example otlp_load -- --proto http --target http://127.0.0.1:4318 --seconds 10
+//! cargo run --release --example otlp_load -- --proto grpc --rate 150 --seconds 10   # requests/s
+//! ```
+//!
+//! Each request holds 128 traces of 4 spans: a SERVER span with HTTP attributes, an AWS SDK
+//! DynamoDB CLIENT span, a PostgreSQL CLIENT span, and an INTERNAL span with an exception
+//! event; ~10 attributes each. Requests are encoded once; each send patches fresh trace IDs
+//! into the encoded bytes, so the generator spends little of the shared CPU and every request
+//! stores new traces. Reports acknowledged spans per second, Export latency p50/p99, and, with
+//! `--xray URL`, the documents the gateway's store gained (its `/health`).
+
+use bytes::{Buf, BufMut, Bytes};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+#[path = "common/otlp_template.rs"]
+mod otlp_template;
+
+use otlp_template::{MARKER, SPANS_PER_TRACE, TRACES_PER_REQUEST, template};
+
+struct Args {
+    proto: String,
+    target: String,
+    xray: Option<String>,
+    conns: usize,
+    streams: usize,
+    seconds: u64,
+    rate: f64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        proto: "grpc".into(),
+        target: String::new(),
+        xray: None,
+        conns: 2,
+        streams: 4,
+        seconds: 10,
+        rate: 0.0,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        let mut val = || it.next().unwrap_or_else(|| panic!("{x} needs a value"));
+        match x.as_str() {
+            "--proto" => a.proto = val(),
+            "--target" => a.target = val(),
+            "--xray" => a.xray = Some(val()),
+            "--conns" => a.conns = val().parse().expect("--conns N"),
+            "--streams" => a.streams = val().parse().expect("--streams N"),
+            "--seconds" => a.seconds = val().parse().expect("--seconds N"),
+            "--rate" => a.rate = val().parse().expect("--rate REQUESTS_PER_SECOND"),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    if a.target.is_empty() {
+        a.target = if a.proto == "grpc" {
+            "http://127.0.0.1:4317".into()
+        } else {
+            "http://127.0.0.1:4318".into()
+        };
+    }
+    a
+}
+
+/// An encoded request and where its trace IDs sit in it.
+struct Encoded {
+    bytes: Vec<u8>,
+    trace_id_offsets: Vec<usize>,
+}
+
+fn encode(req: &ExportTraceServiceRequest) -> Encoded {
+    let bytes = req.encode_to_vec();
+    let trace_id_offsets = bytes
+        .windows(MARKER.len())
+        .enumerate()
+        .filter(|(_, w)| *w == MARKER)
+        .map(|(i, _)| i)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        trace_id_offsets.len(),
+        TRACES_PER_REQUEST * SPANS_PER_TRACE,
+        "every span's trace ID is found"
+    );
+    Encoded {
+        bytes,
+        trace_id_offsets,
+    }
+}
+
+/// A copy of the request with fresh trace IDs: this second's epoch and a unique rest.
+fn fresh(enc: &Encoded, seq: u64, salt: u64) -> Bytes {
+    let mut b = enc.bytes.clone();
+    let epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0);
+    for (n, off) in enc.trace_id_offsets.iter().enumerate() {
+        let trace = (n / SPANS_PER_TRACE) as u64;
+        b[*off..*off + 4].copy_from_slice(&epoch.to_be_bytes());
+        b[*off + 4..*off + 12].copy_from_slice(&(seq ^ salt.rotate_left(17)).to_be_bytes());
+        b[*off + 12..*off + 16].copy_from_slice(&(trace as u32 ^ salt as u32).to_be_bytes());
+    }
+    Bytes::from(b)
+}
+
+/// Sends already-encoded requests as they are.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+struct RawEncoder;
+struct ResponseDecoder;
+
+impl Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for ResponseDecoder {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        let bytes = src.copy_to_bytes(src.remaining());
+        ExportTraceServiceResponse::decode(bytes)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = RawEncoder;
+    type Decoder = ResponseDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> ResponseDecoder {
+        ResponseDecoder
+    }
+}
+
+enum Sender {
+    Grpc(tonic::client::Grpc<tonic::transport::Channel>),
+    Http(Client<HttpConnector, Full<Bytes>>, String),
+}
+
+impl Sender {
+    /// Sends one request; the spans the receiver refused.
+    async fn send(&mut self, body: Bytes) -> Result<i64, String> {
+        match self {
+            Sender::Grpc(g) => {
+                g.ready().await.map_err(|e| e.to_string())?;
+                let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+                    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                );
+                let r = g
+                    .unary(tonic::Request::new(body), path, RawCodec)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(r.into_inner()
+                    .partial_success
+                    .map_or(0, |p| p.rejected_spans))
+            }
+            Sender::Http(client, url) => {
+                let req = hyper::Request::post(url.as_str())
+                    .header("content-type", "application/x-protobuf")
+                    .body(Full::new(body))
+                    .map_err(|e| e.to_string())?;
+                let resp = client.request(req).await.map_err(|e| e.to_string())?;
+                let status = resp.status();
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .to_bytes();
+                if !status.is_success() {
+                    return Err(format!("HTTP {status}"));
+                }
+                let r = ExportTraceServiceResponse::decode(body).map_err(|e| e.to_string())?;
+                Ok(r.partial_success.map_or(0, |p| p.rejected_spans))
+            }
+        }
+    }
+}
+
+async fn store_documents(url: &str) -> Option<u64> {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let resp = client
+        .get(format!("{url}/health").parse().ok()?)
+        .await
+        .ok()?;
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    v["store"]["documents"].as_u64()
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn run(a: Args) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let enc = Arc::new(encode(&template(now)));
+    println!(
+        "request: {} spans, {} bytes encoded",
+        TRACES_PER_REQUEST * SPANS_PER_TRACE,
+        enc.bytes.len()
+    );
+    let before = match &a.xray {
+        Some(u) => store_documents(u).await,
+        None => None,
+    };
+    let acked = Arc::new(AtomicU64::new(0));
+    let rejected = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let seq = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(a.seconds);
+    let workers = a.conns * a.streams;
+    // With --rate, each worker sends on its own schedule so the total is the rate.
+    let interval = (a.rate > 0.0).then(|| Duration::from_secs_f64(workers as f64 / a.rate));
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for c in 0..a.conns {
+        let sender = if a.proto == "grpc" {
+            let channel = tonic::transport::Endpoint::from_shared(a.target.clone())
+                .expect("a URL")
+                .connect()
+                .await
+                .expect("the receiver accepts connections");
+            Sender::Grpc(tonic::client::Grpc::new(channel))
+        } else {
+            let client = Client::builder(TokioExecutor::new()).build_http();
+            Sender::Http(client, format!("{}/v1/traces", a.target))
+        };
+        let sender = Arc::new(tokio::sync::Mutex::new(sender));
+        for st in 0..a.streams {
+            let (enc, acked, rejected, failed, seq) = (
+                enc.clone(),
+                acked.clone(),
+                rejected.clone(),
+                failed.clone(),
+                seq.clone(),
+            );
+            // Each stream gets its own clone of the connection's client: tonic's Grpc and
+            // hyper's Client multiplex clones over the connection.
+            let mut sender = match &*sender.lock().await {
+                Sender::Grpc(g) => Sender::Grpc(g.clone()),
+                Sender::Http(h, u) => Sender::Http(h.clone(), u.clone()),
+            };
+            let salt = ((c * 64 + st) as u64 + 1).wrapping_mul(0x9e3779b97f4a7c15) ^ now;
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut next = Instant::now();
+                while Instant::now() < deadline {
+                    if let Some(iv) = interval {
+                        tokio::time::sleep_until(next.into()).await;
+                        next += iv;
+                    }
+                    let body = fresh(&enc, seq.fetch_add(1, Relaxed), salt);
+                    let t = Instant::now();
+                    match sender.send(body).await {
+                        Ok(r) => {
+                            lat.push(t.elapsed().as_secs_f64() * 1e3);
+                            acked.fetch_add((TRACES_PER_REQUEST * SPANS_PER_TRACE) as u64, Relaxed);
+                            rejected.fetch_add(r as u64, Relaxed);
+                        }
+                        Err(e) => {
+                            if failed.fetch_add(1, Relaxed) == 0 {
+                                eprintln!("first failure: {e}");
+                            }
+                        }
+                    }
+                }
+                lat
+            }));
+        }
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let spans = acked.load(Relaxed);
+    println!(
+        "{}: {} requests, {:.0} spans/s acknowledged, {} rejected, {} failed requests; Export p50 {:.2} ms, p99 {:.2} ms",
+        a.proto,
+        lat.len(),
+        spans as f64 / secs,
+        rejected.load(Relaxed),
+        failed.load(Relaxed),
+        percentile(&mut lat, 0.50),
+        percentile(&mut lat, 0.99),
+    );
+    if let (Some(u), Some(b)) = (&a.xray, before) {
+        if let Some(after) = store_documents(u).await {
+            println!(
+                "store gained {} documents ({:.0}/s)",
+                after - b,
+                (after - b) as f64 / secs
+            );
+        }
+    }
+}
+
+fn main() {
+    let a = args();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run(a));
+}
