@@ -278,10 +278,13 @@ async fn run(a: Args) {
                 Sender::Grpc(g) => Sender::Grpc(g.clone()),
                 Sender::Http(h, u) => Sender::Http(h.clone(), u.clone()),
             };
+            let worker = c * a.streams + st;
             let salt = ((c * 64 + st) as u64 + 1).wrapping_mul(0x9e3779b97f4a7c15) ^ now;
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
-                let mut next = Instant::now();
+                // Workers are spread over the interval so requests arrive evenly, not in bursts.
+                let mut next = Instant::now()
+                    + interval.map_or(Duration::ZERO, |iv| iv * worker as u32 / workers as u32);
                 while Instant::now() < deadline {
                     if let Some(iv) = interval {
                         tokio::time::sleep_until(next.into()).await;

@@ -95,7 +95,10 @@ fn main() {
                 .expect("bind HTTP");
             tokio::spawn(async move { axum::serve(listener, app).await });
             println!("sink: gRPC {grpc}, HTTP {http}");
+            // The gateway's own transport settings, so only the work after decoding differs.
             tonic::transport::Server::builder()
+                .initial_connection_window_size(8 << 20)
+                .initial_stream_window_size(4 << 20)
                 .add_service(
                     TraceServiceServer::new(Sink(spans)).max_decoding_message_size(64 << 20),
                 )

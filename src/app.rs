@@ -130,10 +130,14 @@ pub async fn run(
         let mut stop = stop_tx.subscribe();
         let service = otlp::grpc_service(otlp.clone());
         grpc.push(tokio::spawn(async move {
+            // OTLP requests run to hundreds of KB; h2's default 64 KB windows would make a
+            // sender wait for window updates several times per request.
             tonic::transport::Server::builder()
+                .initial_connection_window_size(8 << 20)
+                .initial_stream_window_size(4 << 20)
                 .add_service(service)
                 .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(l),
+                    tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true)),
                     async move {
                         stop.recv().await.ok();
                     },
@@ -181,6 +185,11 @@ fn serve_http(
     app: axum::Router,
     mut stop: tokio::sync::broadcast::Receiver<()>,
 ) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    use axum::serve::ListenerExt;
+    // Small answers must not wait for the peer's delayed ACK (Nagle).
+    let l = l.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         axum::serve(l, app)
             .with_graceful_shutdown(async move {

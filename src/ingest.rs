@@ -11,14 +11,28 @@ pub async fn ingest<S: AsRef<str>>(
     part: &Partition,
     docs: &[S],
 ) -> Result<Vec<(usize, Rejection)>, StoreError> {
-    let mut refused = Vec::new();
-    let mut valid = Vec::with_capacity(docs.len());
-    let mut positions = Vec::with_capacity(docs.len());
-    for (i, d) in docs.iter().enumerate() {
+    let checked = docs.iter().map(|d| {
         let raw = d.as_ref();
-        match validate(raw) {
-            Ok(doc) => {
-                valid.push(IngestDoc { raw, doc });
+        validate(raw).map(|doc| IngestDoc { raw, doc })
+    });
+    ingest_checked(store, part, checked).await
+}
+
+/// Stores documents already validated by their producer (see `validate_entity`), with the
+/// producer's refusals in place; returns the refusals, each with its document's index.
+pub async fn ingest_checked<'a>(
+    store: &dyn TraceStore,
+    part: &Partition,
+    checked: impl Iterator<Item = Result<IngestDoc<'a>, Rejection>>,
+) -> Result<Vec<(usize, Rejection)>, StoreError> {
+    let mut refused = Vec::new();
+    let hint = checked.size_hint().0;
+    let mut valid = Vec::with_capacity(hint);
+    let mut positions = Vec::with_capacity(hint);
+    for (i, c) in checked.enumerate() {
+        match c {
+            Ok(d) => {
+                valid.push(d);
                 positions.push(i);
             }
             Err(r) => refused.push((i, r)),

@@ -14,7 +14,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::Path;
-use xray_gateway::convert::{Options, ResourceInfo, convert_span};
+use xray_gateway::convert::{Converted, Options, ResourceInfo, convert_span};
+use xray_gateway::model::segment::{validate, validate_entity};
 
 fn options(v: &Value) -> Options {
     let strings = |k: &str| -> Vec<String> {
@@ -128,6 +129,18 @@ fn sorted_deep(v: &Value, path: &str) -> Result<(), String> {
     }
 }
 
+/// Ingest validates a converted document from the view the converter builds; it must be
+/// exactly what parsing the document's JSON gives.
+fn same_view_as_parsed(d: &Converted<'_>) {
+    let parsed = format!("{:?}", validate(&d.json));
+    let built = format!("{:?}", validate_entity(d.json.len(), d.entity()));
+    assert_eq!(
+        parsed, built,
+        "the converter's view differs from its JSON: {}",
+        d.json
+    );
+}
+
 /// Each span's outcome: its documents, or the refusal.
 fn run_case(case: &Value) -> Vec<Value> {
     let opts = options(&case["options"]);
@@ -143,7 +156,10 @@ fn run_case(case: &Value) -> Vec<Value> {
                 outcomes.push(match convert_span(span, &res, &opts, now, &mut out) {
                     Ok(()) => Value::Array(
                         out.iter()
-                            .map(|d| serde_json::from_str(d).expect("documents are JSON"))
+                            .map(|d| {
+                                same_view_as_parsed(d);
+                                serde_json::from_str(&d.json).expect("documents are JSON")
+                            })
                             .collect(),
                     ),
                     Err(e) => {

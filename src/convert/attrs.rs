@@ -10,6 +10,16 @@ pub struct Attrs<'a> {
     consumed: Vec<bool>,
     /// Keys deleted from the span before translation (the local-root service segment).
     hidden: &'static [&'static str],
+    /// One bit per present key's [`key_bit`]: most rules ask for keys a span does not have,
+    /// and this answers them without comparing strings.
+    present: u64,
+}
+
+fn key_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let last = b.last().copied().unwrap_or(0) as usize;
+    let mid = b.get(b.len() / 2).copied().unwrap_or(0) as usize;
+    1 << ((b.len() * 7 + last * 3 + mid) % 64)
 }
 
 impl<'a> Attrs<'a> {
@@ -23,6 +33,7 @@ impl<'a> Attrs<'a> {
             kvs,
             consumed: vec![false; kvs.len()],
             hidden,
+            present: kvs.iter().fold(0, |m, kv| m | key_bit(&kv.key)),
         }
     }
 
@@ -31,7 +42,7 @@ impl<'a> Attrs<'a> {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        if self.hidden.contains(&key) {
+        if self.present & key_bit(key) == 0 || self.hidden.contains(&key) {
             return None;
         }
         // The last occurrence wins, as with a map built in insertion order.
@@ -70,6 +81,9 @@ impl<'a> Attrs<'a> {
     }
 
     pub fn remove(&mut self, key: &str) {
+        if self.present & key_bit(key) == 0 {
+            return;
+        }
         for (i, kv) in self.kvs.iter().enumerate() {
             if kv.key == key {
                 self.consumed[i] = true;

@@ -11,6 +11,7 @@ mod attrs;
 mod aws;
 mod cause;
 mod doc;
+mod entity;
 mod http;
 mod meta;
 mod stack;
@@ -410,19 +411,38 @@ fn make<'a>(
     Ok(doc)
 }
 
-/// Converts one span into its documents (JSON texts), appended to `out`: one, or two for a
-/// local-root dependency span. On error nothing is appended.
-pub fn convert_span(
-    span: &Span,
-    res: &ResourceInfo<'_>,
-    opts: &Options,
+/// A converted document: its JSON text, and the typed document it was written from.
+pub struct Converted<'a> {
+    pub json: String,
+    /// Boxed: a document is over a kilobyte, and requests hold hundreds of them.
+    doc: Box<Document<'a>>,
+}
+
+impl Converted<'_> {
+    /// The document as ingest validates it, without parsing `json` again.
+    pub fn entity(&self) -> crate::model::segment::Entity<'_> {
+        self.doc.entity()
+    }
+}
+
+/// Converts one span into its documents, appended to `out`: one, or two for a local-root
+/// dependency span. On error nothing is appended.
+pub fn convert_span<'a>(
+    span: &'a Span,
+    res: &'a ResourceInfo<'a>,
+    opts: &'a Options,
     now_secs: i64,
-    out: &mut Vec<String>,
+    out: &mut Vec<Converted<'a>>,
 ) -> Result<(), String> {
     let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
     let a = Attrs::new(&span.attributes);
-    let serialise = |d: &Document<'_>| {
-        serde_json::to_string(d).map_err(|e| format!("the span cannot be written: {e}"))
+    let serialise = |doc: Document<'a>| {
+        let json =
+            serde_json::to_string(&doc).map_err(|e| format!("the span cannot be written: {e}"))?;
+        Ok::<_, String>(Converted {
+            json,
+            doc: Box::new(doc),
+        })
     };
     if a.str("aws.span.kind") != Some("LOCAL_ROOT") {
         let mut d = make(span, res, opts, now_secs, Variant::Plain)?;
@@ -433,14 +453,14 @@ pub fn convert_span(
         {
             d.namespace = Some("remote");
         }
-        out.push(serialise(&d)?);
+        out.push(serialise(d)?);
         return Ok(());
     }
     if matches!(kind, SpanKind::Server | SpanKind::Internal) {
         let mut d = make(span, res, opts, now_secs, Variant::Plain)?;
         d.kind = None;
         d.namespace = None;
-        out.push(serialise(&d)?);
+        out.push(serialise(d)?);
         return Ok(());
     }
     let service_id = loop {
@@ -496,7 +516,7 @@ pub fn convert_span(
     if kind != SpanKind::Consumer {
         svc.links.clear();
     }
-    let (dep, svc) = (serialise(&dep)?, serialise(&svc)?);
+    let (dep, svc) = (serialise(dep)?, serialise(svc)?);
     out.push(dep);
     out.push(svc);
     Ok(())
@@ -512,7 +532,7 @@ pub fn span_to_documents(
     let res = ResourceInfo::new(resource, opts);
     let mut out = Vec::new();
     convert_span(span, &res, opts, now_secs, &mut out)?;
-    Ok(out)
+    Ok(out.into_iter().map(|c| c.json).collect())
 }
 
 #[cfg(test)]

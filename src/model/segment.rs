@@ -338,6 +338,22 @@ pub fn validate(doc: &str) -> Result<ValidDoc<'_>, Rejection> {
     check_top(entity)
 }
 
+/// Validates a document already read into an [`Entity`] by its producer (the OTLP converter,
+/// which builds the view from its own typed document instead of re-parsing the JSON it wrote);
+/// `len` is the JSON text's length. Same rules and messages as [`validate`].
+pub fn validate_entity(len: usize, entity: Entity<'_>) -> Result<ValidDoc<'_>, Rejection> {
+    if len > MAX_DOCUMENT_BYTES {
+        return Err(Rejection {
+            id: entity.id.as_deref().map(str::to_owned),
+            code: INVALID_SEGMENT,
+            message: format!(
+                "Segment document is {len} bytes; the limit is {MAX_DOCUMENT_BYTES} bytes (64 KB)."
+            ),
+        });
+    }
+    check_top(entity)
+}
+
 fn check_top(entity: Entity<'_>) -> Result<ValidDoc<'_>, Rejection> {
     let raw_id = entity.id.as_deref().map(str::to_owned);
     let fail = |code: &'static str, message: String| Rejection {
