@@ -100,6 +100,8 @@ fn stages(c: &mut Criterion) {
         },
         options: Options::default(),
         clock: Arc::new(SystemClock),
+        store_timeout: std::time::Duration::from_secs(60),
+        turns: OtlpState::turns(),
         max_body_bytes: 64 << 20,
     };
     let mut fresh = req.clone();

@@ -97,6 +97,8 @@ pub async fn run(
             strict_trace_ids: config.strict_trace_ids,
         },
         clock: clock.clone(),
+        store_timeout: config.otlp_store_timeout,
+        turns: OtlpState::turns(),
         max_body_bytes: config.otlp_max_body_mb.saturating_mul(1 << 20),
     });
     let state = Arc::new(ApiState {

@@ -26,11 +26,16 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a duration like 30d, 12h, 90m or 45s"))?;
     let secs = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
         "s" | "" => n,
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86_400,
-        _ => return Err(format!("'{s}' is not a duration like 30d, 12h, 90m or 45s")),
+        _ => {
+            return Err(format!(
+                "'{s}' is not a duration like 30d, 12h, 90m, 45s or 500ms"
+            ));
+        }
     };
     Ok(std::time::Duration::from_secs(secs))
 }
@@ -70,6 +75,11 @@ pub struct Config {
     /// does by default.
     #[arg(long, env = "XRAY_STRICT_TRACE_IDS")]
     pub strict_trace_ids: bool,
+
+    /// How long an OTLP export may wait for the store (for a turn, then for the write) before
+    /// it is answered UNAVAILABLE / 503, which exporters retry.
+    #[arg(long, env = "XRAY_OTLP_STORE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub otlp_store_timeout: std::time::Duration,
 
     /// Largest OTLP request, in MiB, before and after gunzip.
     #[arg(long, env = "XRAY_OTLP_MAX_BODY_MB", default_value_t = 16)]

@@ -31,8 +31,21 @@ pub struct OtlpState {
     pub options: Options,
     /// Strict trace-ID mode compares trace IDs' time with this clock.
     pub clock: Arc<dyn Clock>,
+    /// How long an export waits for a turn and then for the store before it is UNAVAILABLE.
+    pub store_timeout: std::time::Duration,
+    /// Exports converting and storing at once; the rest wait (bounded by `store_timeout`), so
+    /// an overloaded or stuck store turns into retryable refusals, not unbounded memory.
+    pub turns: tokio::sync::Semaphore,
     /// Largest request body, before and after gunzip.
     pub max_body_bytes: usize,
+}
+
+impl OtlpState {
+    /// A few exports per core: enough to keep every core busy while others wait on I/O.
+    pub fn turns() -> tokio::sync::Semaphore {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(4 * cores)
+    }
 }
 
 /// Documents stored per call to the store: enough to amortise its locking, few enough that the
@@ -43,8 +56,30 @@ pub enum ExportError {
     Unavailable(String),
 }
 
-/// Converts and stores a request's spans; counts the ones refused.
+/// Converts and stores a request's spans; counts the ones refused. A store that does not
+/// answer within `store_timeout` makes the export UNAVAILABLE; documents already stored stay
+/// (ingest is idempotent, so the exporter's retry is harmless).
 pub async fn export(
+    st: &OtlpState,
+    req: &ExportTraceServiceRequest,
+) -> Result<ExportTraceServiceResponse, ExportError> {
+    let deadline = tokio::time::Instant::now() + st.store_timeout;
+    let busy = || {
+        ExportError::Unavailable(format!(
+            "The trace store did not answer within {} ms; retry later.",
+            st.store_timeout.as_millis()
+        ))
+    };
+    let _turn = tokio::time::timeout_at(deadline, st.turns.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+    tokio::time::timeout_at(deadline, export_now(st, req))
+        .await
+        .map_err(|_| busy())?
+}
+
+async fn export_now(
     st: &OtlpState,
     req: &ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ExportError> {
@@ -279,3 +314,6 @@ pub fn http_router(st: Arc<OtlpState>) -> Router {
         .layer(DefaultBodyLimit::max(max))
         .with_state(st)
 }
+
+#[cfg(test)]
+mod tests;
