@@ -297,7 +297,15 @@ async fn http_export(
     };
     match export(&st, &req).await {
         Ok(r) => {
-            let json = serde_json::to_string(&r).unwrap_or_else(|_| "{}".into());
+            // A full success is `{}`: OTLP/JSON leaves unset fields out rather than null.
+            let json = match &r.partial_success {
+                Some(p) => serde_json::json!({"partialSuccess": {
+                    "rejectedSpans": p.rejected_spans.to_string(),
+                    "errorMessage": p.error_message,
+                }})
+                .to_string(),
+                None => "{}".into(),
+            };
             reply(enc, StatusCode::OK, r.encode_to_vec(), json)
         }
         Err(ExportError::Unavailable(m)) => {

@@ -139,3 +139,58 @@ def test_undecodable_bodies_are_invalid_argument(fresh_gateway):
     assert status == 400 and json.loads(body)["code"] == 3
     status, body = post(f"http://{g.otlp['http']}/v1/traces", b"\x1f\x8bgarbage", ctype="application/json", gz=False)
     assert status == 400
+
+
+def test_otlp_front_end_and_native_back_end_are_one_trace(fresh_gateway):
+    """The front end exports OTLP; the back end it calls sends a native segment through
+    PutTraceSegments, parented to the front end's client span: X-Ray sees one trace."""
+    g = fresh_gateway()
+    provider = TracerProvider(resource=Resource.create({"service.name": "otel-front"}), id_generator=AwsXRayIdGenerator())
+    provider.add_span_processor(SimpleSpanProcessor(GrpcExporter(endpoint=f"http://{g.otlp['grpc']}", insecure=True)))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("GET /order", kind=SpanKind.SERVER, attributes={"http.request.method": "GET"}) as root:
+        with tracer.start_as_current_span("call backend", kind=SpanKind.CLIENT,
+                                          attributes={"peer.service": "native-back", "http.request.method": "GET",
+                                                      "url.full": "http://back/orders"}) as call:
+            call_id = f"{call.get_span_context().span_id:016x}"
+            start = time.time()
+    provider.shutdown()
+    trace_id = xray_id(root.get_span_context().trace_id)
+    back = {"name": "native-back", "id": "b0b0b0b0b0b0b0b0", "trace_id": trace_id, "parent_id": call_id,
+            "start_time": start, "end_time": start + 0.01, "http": {"response": {"status": 200}}}
+    xray = g.client()
+    assert xray.put_trace_segments(TraceSegmentDocuments=[json.dumps(back)])["UnprocessedTraceSegments"] == []
+
+    [t] = wait_for(lambda: xray.batch_get_traces(TraceIds=[trace_id])["Traces"])
+    docs = {json.loads(s["Document"])["name"]: json.loads(s["Document"]) for s in t["Segments"]}
+    assert {"otel-front", "native-back"} <= set(docs)
+    [sub] = docs["otel-front"]["subsegments"]
+    assert (sub["name"], sub["id"]) == ("native-back", call_id)
+    assert docs["native-back"]["parent_id"] == call_id
+    summaries = [s for s in xray.get_trace_summaries(StartTime=time.time() - 600, EndTime=time.time() + 60)["TraceSummaries"]
+                 if s["Id"] == trace_id]
+    assert len(summaries) == 1, "one summary for the trace"
+    assert {"otel-front", "native-back"} <= {s["Name"] for s in summaries[0]["ServiceIds"]}
+    graph = xray.get_service_graph(StartTime=time.time() - 600, EndTime=time.time() + 60)["Services"]
+    front = next(s for s in graph if s["Name"] == "otel-front")
+    back_node = next(s for s in graph if s["Name"] == "native-back")
+    assert back_node["ReferenceId"] in [e["ReferenceId"] for e in front["Edges"]]
+
+
+def test_strict_trace_ids_refuse_old_ids_visibly(fresh_gateway):
+    g = fresh_gateway("--strict-trace-ids")
+    fresh = f"{int(time.time()):08x}" + "cd" * 12
+    old = f"{int(time.time()) - 40 * 86400:08x}" + "cd" * 12
+    status, body = post(f"http://{g.otlp['http']}/v1/traces",
+                        otlp_json([span(fresh, "00f067aa0ba90201"), span(old, "00f067aa0ba90202")]))
+    assert status == 200
+    reply = json.loads(body)
+    assert reply["partialSuccess"]["rejectedSpans"] in (1, "1")
+    assert "invalid xray traceid" in reply["partialSuccess"]["errorMessage"]
+    xray = g.client()
+    assert xray.batch_get_traces(TraceIds=[f"1-{fresh[:8]}-{fresh[8:]}"])["Traces"]
+    assert not xray.batch_get_traces(TraceIds=[f"1-{old[:8]}-{old[8:]}"])["Traces"]
+    # Without the flag the same old ID is accepted, as the exporter does by default.
+    g2 = fresh_gateway()
+    status, body = post(f"http://{g2.otlp['http']}/v1/traces", otlp_json([span(old, "00f067aa0ba90203")]))
+    assert status == 200 and not json.loads(body).get("partialSuccess", {}).get("rejectedSpans")
