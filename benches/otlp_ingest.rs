@@ -82,6 +82,7 @@ fn stages(c: &mut Criterion) {
         })
     });
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     let store: Arc<dyn TraceStore> = Arc::new(MemStore::new(
