@@ -94,6 +94,7 @@ pub async fn run(
             indexed_attributes: config.indexed_attributes.clone(),
             index_all_attributes: config.index_all_attributes,
             aws_log_groups: config.aws_log_groups.clone(),
+            annotation_dots_as_underscores: config.annotation_dots_as_underscores,
             strict_trace_ids: config.strict_trace_ids,
         },
         clock: clock.clone(),

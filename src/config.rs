@@ -64,6 +64,11 @@ pub struct Config {
     #[arg(long, env = "XRAY_INDEX_ALL_ATTRIBUTES")]
     pub index_all_attributes: bool,
 
+    /// Write `.` in annotation keys as `_`, as the exporter did before its `allowDot` gate
+    /// (v0.97) or with the gate off. By default dots are kept, as current exporters do.
+    #[arg(long, env = "XRAY_ANNOTATION_DOTS_AS_UNDERSCORES")]
+    pub annotation_dots_as_underscores: bool,
+
     /// Log groups written as `aws.cloudwatch_logs` when a resource names none, comma-separated,
     /// as the exporter's `aws_log_groups`.
     #[arg(long, env = "XRAY_AWS_LOG_GROUPS", value_delimiter = ',')]

@@ -32,6 +32,9 @@ fn options(v: &Value) -> Options {
         index_all_attributes: v["index_all_attributes"].as_bool().unwrap_or(false),
         aws_log_groups: strings("aws_log_groups"),
         strict_trace_ids: v["strict_trace_ids"].as_bool().unwrap_or(false),
+        annotation_dots_as_underscores: v["annotation_dots_as_underscores"]
+            .as_bool()
+            .unwrap_or(false),
     }
 }
 

@@ -8,11 +8,12 @@ use super::{Options, ResourceEntry};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use std::borrow::Cow;
 
-/// Each character outside `A-Z a-z 0-9 .` becomes `_` (the exporter's `allowDot` default).
-pub fn annotation_key(key: &str) -> String {
+/// Each character outside `A-Z a-z 0-9` becomes `_`; `.` is kept unless `dots` is false (the
+/// exporter's `exporter.xray.allowDot` gate, on by default).
+pub fn annotation_key(key: &str, dots: bool) -> String {
     key.chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
+            if c.is_ascii_alphanumeric() || (dots && c == '.') {
                 c
             } else {
                 '_'
@@ -63,7 +64,10 @@ pub fn fill<'a>(
         if index_all || indexed.contains(&kv.key.as_str()) {
             // Non-primitive values of indexed keys are dropped, not kept as metadata.
             if let Some(p) = Primitive::of(v) {
-                doc.annotations.insert(annotation_key(&kv.key), p);
+                doc.annotations.insert(
+                    annotation_key(&kv.key, !opts.annotation_dots_as_underscores),
+                    p,
+                );
             }
             continue;
         }

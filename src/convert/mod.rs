@@ -33,6 +33,8 @@ pub struct Options {
     pub index_all_attributes: bool,
     /// Log groups for `aws.cloudwatch_logs` when the resource names none.
     pub aws_log_groups: Vec<String>,
+    /// Write `.` in annotation keys as `_`, as exporters before the `allowDot` gate did.
+    pub annotation_dots_as_underscores: bool,
     /// Refuse trace IDs whose time part is over 28 days old or over 5 minutes ahead, as the
     /// exporter did before it skipped that check by default.
     pub strict_trace_ids: bool,
@@ -71,7 +73,10 @@ impl<'a> ResourceInfo<'a> {
             .filter_map(|kv| {
                 let key = format!("otel.resource.{}", kv.key);
                 Some(ResourceEntry {
-                    annotation_key: meta::annotation_key(&key),
+                    annotation_key: meta::annotation_key(
+                        &key,
+                        !opts.annotation_dots_as_underscores,
+                    ),
                     key,
                     value: kv.value.as_ref()?,
                 })
