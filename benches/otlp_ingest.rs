@@ -111,7 +111,9 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             renumber(&mut fresh, n);
-            rt.block_on(export(&st, &fresh)).ok().unwrap()
+            rt.block_on(export(&st, &st.partition, &fresh))
+                .ok()
+                .unwrap()
         })
     });
     g.finish();

@@ -26,7 +26,8 @@ use std::sync::Arc;
 
 pub struct OtlpState {
     pub store: Arc<dyn TraceStore>,
-    /// OTLP carries no credentials: spans land in the default account and region.
+    /// Where unsigned exports land. An export signed with SigV4 (as for X-Ray's own OTLP
+    /// endpoint) lands in the account and region of its credential scope.
     pub partition: Partition,
     pub options: Options,
     /// Strict trace-ID mode compares trace IDs' time with this clock.
@@ -61,6 +62,7 @@ pub enum ExportError {
 /// (ingest is idempotent, so the exporter's retry is harmless).
 pub async fn export(
     st: &OtlpState,
+    part: &Partition,
     req: &ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ExportError> {
     let deadline = tokio::time::Instant::now() + st.store_timeout;
@@ -74,13 +76,14 @@ pub async fn export(
         .await
         .map_err(|_| busy())?
         .map_err(|_| busy())?;
-    tokio::time::timeout_at(deadline, export_now(st, req))
+    tokio::time::timeout_at(deadline, export_now(st, part, req))
         .await
         .map_err(|_| busy())?
 }
 
 async fn export_now(
     st: &OtlpState,
+    part: &Partition,
     req: &ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ExportError> {
     let now_secs = st.clock.now_micros() / 1_000_000;
@@ -121,7 +124,7 @@ async fn export_now(
         let checked = chunk.iter().map(|c| {
             validate_entity(c.json.len(), c.entity()).map(|doc| IngestDoc { raw: &c.json, doc })
         });
-        let refused = ingest_checked(st.store.as_ref(), &st.partition, checked)
+        let refused = ingest_checked(st.store.as_ref(), part, checked)
             .await
             .map_err(|e| ExportError::Unavailable(e.to_string()))?;
         for (i, r) in refused {
@@ -151,7 +154,12 @@ impl TraceService for Grpc {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        match export(&self.0, request.get_ref()).await {
+        let auth = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        let part = Partition::from_auth(auth, &self.0.partition);
+        match export(&self.0, &part, request.get_ref()).await {
             Ok(r) => Ok(tonic::Response::new(r)),
             Err(ExportError::Unavailable(m)) => Err(tonic::Status::unavailable(m)),
         }
@@ -295,7 +303,11 @@ async fn http_export(
             );
         }
     };
-    match export(&st, &req).await {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let part = Partition::from_auth(auth, &st.partition);
+    match export(&st, &part, &req).await {
         Ok(r) => {
             // A full success is `{}`: OTLP/JSON leaves unset fields out rather than null.
             let json = match &r.partial_success {

@@ -12,12 +12,8 @@ use crate::model::summary::TraceSummary;
 use crate::model::{Micros, SegmentId, TraceId};
 use std::sync::Arc;
 
-/// State is partitioned by account and region, as in AWS.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Partition {
-    pub account: String,
-    pub region: String,
-}
+mod partition;
+pub use partition::{DEFAULT_ACCOUNT, Partition};
 
 /// A validated document on its way into a store, with the text it was validated from.
 pub struct IngestDoc<'a> {

@@ -1,7 +1,6 @@
 //! The X-Ray API over rest-json: every operation is a POST to a fixed path with a JSON body.
 //! Routing is by path alone; errors follow the rest-json model botocore reads.
 
-mod context;
 mod error;
 mod graph;
 mod groups;
@@ -15,7 +14,7 @@ mod token;
 mod traces;
 pub mod validate;
 
-pub use context::DEFAULT_ACCOUNT;
+pub use crate::store::DEFAULT_ACCOUNT;
 pub use error::ApiError;
 
 use crate::model::ids::random_u64;
@@ -229,7 +228,7 @@ async fn handle(
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let part = context::partition_from_auth(auth, &st.default_partition);
+    let part = Partition::from_auth(auth, &st.default_partition);
     if op.name == "PutTraceSegments" {
         // Hot path: read the document list directly instead of through a generic JSON tree.
         return traces::put_trace_segments(st, &part, body).await;

@@ -194,3 +194,23 @@ def test_strict_trace_ids_refuse_old_ids_visibly(fresh_gateway):
     g2 = fresh_gateway()
     status, body = post(f"http://{g2.otlp['http']}/v1/traces", otlp_json([span(old, "00f067aa0ba90203")]))
     assert status == 200 and not json.loads(body).get("partialSuccess", {}).get("rejectedSpans")
+
+
+def test_sigv4_signed_otlp_lands_in_the_signers_account_and_region(fresh_gateway):
+    """ADOT exporters sign exports to X-Ray's OTLP endpoint with SigV4 (service xray); the
+    credential scope says whose traces they are, as for every X-Ray API call."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    g = fresh_gateway()
+    trace = f"{int(time.time()):08x}" + "ef" * 12
+    body = otlp_json([span(trace, "00f067aa0ba90301")])
+    req = AWSRequest(method="POST", url=f"{g.url}/v1/traces", data=body, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials("111122223333", "secret"), "xray", "eu-west-1").add_auth(req)
+    http = urllib.request.Request(req.url, data=body, headers=dict(req.headers.items()), method="POST")
+    with urllib.request.urlopen(http, timeout=10) as r:
+        assert r.status == 200
+    tid = f"1-{trace[:8]}-{trace[8:]}"
+    assert g.client(region="eu-west-1", key="111122223333").batch_get_traces(TraceIds=[tid])["Traces"]
+    assert not g.client().batch_get_traces(TraceIds=[tid])["Traces"], "not in the default account and region"

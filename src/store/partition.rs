@@ -1,12 +1,26 @@
-//! Who a request is for: account and region, read from the SigV4 credential scope the way
-//! LocalStack does (a 12-digit access key is the account ID), or the defaults when unsigned.
-
-use crate::store::Partition;
+//! Who data belongs to: an account and region, as in AWS. For a request they are read from the
+//! SigV4 credential scope the way LocalStack does (a 12-digit access key is the account ID), or
+//! are the defaults when the request is unsigned. The X-Ray API and OTLP exports signed for
+//! X-Ray's OTLP endpoint both read them this way.
 
 pub const DEFAULT_ACCOUNT: &str = "000000000000";
 
+/// State is partitioned by account and region, as in AWS.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition {
+    pub account: String,
+    pub region: String,
+}
+
+impl Partition {
+    /// The partition an `Authorization` header names, else `default`.
+    pub fn from_auth(auth: Option<&str>, default: &Partition) -> Partition {
+        partition_from_auth(auth, default)
+    }
+}
+
 /// Reads `Credential=AKID/date/region/service/aws4_request` out of an Authorization header.
-pub fn partition_from_auth(auth: Option<&str>, default: &Partition) -> Partition {
+fn partition_from_auth(auth: Option<&str>, default: &Partition) -> Partition {
     let Some(cred) = auth.and_then(|a| a.split("Credential=").nth(1)) else {
         return default.clone();
     };
