@@ -15,6 +15,7 @@ mod entity;
 mod http;
 mod meta;
 mod stack;
+pub mod transit;
 
 use attrs::Attrs;
 use doc::{Document, Link, Meta, Service, Sql};

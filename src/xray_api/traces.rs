@@ -3,15 +3,18 @@
 use super::ApiState;
 use super::error::ApiError;
 use super::token;
+use crate::convert::{Options, transit};
 use crate::ingest::ingest;
 use crate::model::processed::{StoredDoc, process};
 use crate::model::render::render;
+use crate::model::segment::INVALID_SEGMENT;
 use crate::model::selection::TraceFilter;
 use crate::model::time::{micros_to_secs, secs_to_micros};
 use crate::model::{Micros, TraceId};
 use crate::query;
 use crate::store::{Cursor, Partition, SummaryQuery, TimeRangeType};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -56,17 +59,35 @@ pub async fn put_trace_segments(
             docs.len()
         )));
     }
-    let refused = ingest(st.store.as_ref(), part, &docs).await?;
-    let unprocessed: Vec<Value> = refused
-        .into_iter()
-        .map(|(_, r)| {
-            let mut v = json!({"ErrorCode": r.code, "Message": r.message});
-            if let Some(id) = r.id {
-                v["Id"] = id.into();
+    // Spans the CloudWatch agent sends in OTLP form are converted here, as X-Ray does.
+    let now_secs = st.clock.now_micros() / 1_000_000;
+    let mut unprocessed: Vec<Value> = Vec::new();
+    let mut expanded: Vec<Cow<'_, str>> = Vec::with_capacity(docs.len());
+    for d in &docs {
+        if !d.trim_start().starts_with(transit::PREFIX) {
+            expanded.push(Cow::Borrowed(d.as_str()));
+            continue;
+        }
+        match transit::documents(d, &Options::default(), now_secs) {
+            Ok((converted, refused)) => {
+                expanded.extend(converted.into_iter().map(Cow::Owned));
+                unprocessed.extend(refused.into_iter().map(|r| {
+                    json!({"Id": r.span_id, "ErrorCode": INVALID_SEGMENT, "Message": r.message})
+                }));
             }
-            v
-        })
-        .collect();
+            Err(message) => {
+                unprocessed.push(json!({"ErrorCode": INVALID_SEGMENT, "Message": message}))
+            }
+        }
+    }
+    let refused = ingest(st.store.as_ref(), part, &expanded).await?;
+    unprocessed.extend(refused.into_iter().map(|(_, r)| {
+        let mut v = json!({"ErrorCode": r.code, "Message": r.message});
+        if let Some(id) = r.id {
+            v["Id"] = id.into();
+        }
+        v
+    }));
     Ok(json!({ "UnprocessedTraceSegments": unprocessed }).to_string())
 }
 

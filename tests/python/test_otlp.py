@@ -214,3 +214,42 @@ def test_sigv4_signed_otlp_lands_in_the_signers_account_and_region(fresh_gateway
     tid = f"1-{trace[:8]}-{trace[8:]}"
     assert g.client(region="eu-west-1", key="111122223333").batch_get_traces(TraceIds=[tid])["Traces"]
     assert not g.client().batch_get_traces(TraceIds=[tid])["Traces"], "not in the default account and region"
+
+
+def test_cloudwatch_agent_t1s_documents_are_converted(fresh_gateway):
+    """The CloudWatch agent's exporter (transit_spans_in_otlp_format) puts 'T1S' + base64 of
+    an OTLP request into PutTraceSegments, with its options as resource attributes."""
+    import base64
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+
+    def kv(k, v):
+        return KeyValue(key=k, value=v)
+
+    g = fresh_gateway()
+    trace = f"{int(time.time()):08x}" + "a1" * 12
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.extend([
+        kv("service.name", AnyValue(string_value="agent-svc")),
+        kv("aws.xray.exporter.config.index_all_attributes", AnyValue(bool_value=False)),
+        kv("aws.xray.exporter.config.indexed_attributes",
+           AnyValue(array_value=ArrayValue(values=[AnyValue(string_value="tenant")]))),
+    ])
+    sp = rs.scope_spans.add().spans.add()
+    sp.trace_id, sp.span_id, sp.name, sp.kind = bytes.fromhex(trace), bytes.fromhex("00f067aa0ba90401"), "GET /a", 2
+    sp.start_time_unix_nano = time.time_ns() - 5_000_000
+    sp.end_time_unix_nano = time.time_ns()
+    sp.attributes.extend([kv("tenant", AnyValue(string_value="t9")), kv("other", AnyValue(int_value=1))])
+    t1s = "T1S" + base64.b64encode(req.SerializeToString()).decode()
+
+    xray = g.client()
+    r = xray.put_trace_segments(TraceSegmentDocuments=[t1s, "T1Snot-base64!"])
+    [bad] = r["UnprocessedTraceSegments"]
+    assert bad["ErrorCode"] == "InvalidSegment" and "base64" in bad["Message"]
+    [t] = xray.batch_get_traces(TraceIds=[f"1-{trace[:8]}-{trace[8:]}"])["Traces"]
+    [doc] = [json.loads(s["Document"]) for s in t["Segments"]]
+    assert doc["name"] == "agent-svc" and doc["id"] == "00f067aa0ba90401"
+    assert doc["annotations"] == {"tenant": "t9"}, "the agent's indexed_attributes apply"
+    assert doc["metadata"]["default"]["other"] == 1
+    assert not any(k.startswith("otel.resource.aws.xray.exporter") for k in doc["metadata"]["default"])
