@@ -253,3 +253,14 @@ def test_cloudwatch_agent_t1s_documents_are_converted(fresh_gateway):
     assert doc["annotations"] == {"tenant": "t9"}, "the agent's indexed_attributes apply"
     assert doc["metadata"]["default"]["other"] == 1
     assert not any(k.startswith("otel.resource.aws.xray.exporter") for k in doc["metadata"]["default"])
+
+
+def test_gzip_exports_over_grpc_and_http_protobuf(fresh_gateway):
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import Compression as GrpcCompression
+    from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+
+    g = fresh_gateway()
+    grpc = GrpcExporter(endpoint=f"http://{g.otlp['grpc']}", insecure=True, compression=GrpcCompression.Gzip)
+    check_shop_trace(g, send_shop_trace(grpc, True))
+    http = HttpExporter(endpoint=f"http://{g.otlp['http']}/v1/traces", compression=HttpCompression.Gzip)
+    check_shop_trace(g, send_shop_trace(http, False))
