@@ -93,18 +93,15 @@ fn stages(c: &mut Criterion) {
         },
         Arc::new(SystemClock),
     ));
-    let st = OtlpState {
+    let st = OtlpState::new(
         store,
-        partition: Partition {
+        Partition {
             account: "000000000000".into(),
             region: "us-east-1".into(),
         },
-        options: Options::default(),
-        clock: Arc::new(SystemClock),
-        store_timeout: std::time::Duration::from_secs(60),
-        turns: OtlpState::turns(),
-        max_body_bytes: 64 << 20,
-    };
+        Options::default(),
+        Arc::new(SystemClock),
+    );
     let mut fresh = req.clone();
     let mut n = 0u64;
     g.bench_function("export_to_store", |b| {

@@ -88,19 +88,20 @@ pub async fn run(
     };
     let stats_for_health = udp_stats.clone();
     let otlp = Arc::new(OtlpState {
-        store: store.clone(),
-        partition: default_partition.clone(),
-        options: Options {
-            indexed_attributes: config.indexed_attributes.clone(),
-            index_all_attributes: config.index_all_attributes,
-            aws_log_groups: config.aws_log_groups.clone(),
-            annotation_dots_as_underscores: config.annotation_dots_as_underscores,
-            strict_trace_ids: config.strict_trace_ids,
-        },
-        clock: clock.clone(),
         store_timeout: config.otlp_store_timeout,
-        turns: OtlpState::turns(),
         max_body_bytes: config.otlp_max_body_mb.saturating_mul(1 << 20),
+        ..OtlpState::new(
+            store.clone(),
+            default_partition.clone(),
+            Options {
+                indexed_attributes: config.indexed_attributes.clone(),
+                index_all_attributes: config.index_all_attributes,
+                aws_log_groups: config.aws_log_groups.clone(),
+                annotation_dots_as_underscores: config.annotation_dots_as_underscores,
+                strict_trace_ids: config.strict_trace_ids,
+            },
+            clock.clone(),
+        )
     });
     let state = Arc::new(ApiState {
         store: store.clone(),

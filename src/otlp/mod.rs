@@ -42,10 +42,25 @@ pub struct OtlpState {
 }
 
 impl OtlpState {
-    /// A few exports per core: enough to keep every core busy while others wait on I/O.
-    pub fn turns() -> tokio::sync::Semaphore {
+    /// Exports into `store` for unsigned requests' `partition`, with the gateway's defaults:
+    /// four turns per core, a 5 s store timeout, 16 MiB bodies.
+    pub fn new(
+        store: Arc<dyn TraceStore>,
+        partition: Partition,
+        options: Options,
+        clock: Arc<dyn Clock>,
+    ) -> OtlpState {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(4 * cores)
+        OtlpState {
+            store,
+            partition,
+            options,
+            clock,
+            store_timeout: std::time::Duration::from_secs(5),
+            // A few exports per core: every core stays busy while others wait on I/O.
+            turns: tokio::sync::Semaphore::new(4 * cores),
+            max_body_bytes: 16 << 20,
+        }
     }
 }
 

@@ -69,16 +69,17 @@ impl TraceStore for Stuck {
 
 fn state(store: Arc<dyn TraceStore>, permits: usize) -> OtlpState {
     OtlpState {
-        store,
-        partition: Partition {
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-        },
-        options: Options::default(),
-        clock: Arc::new(SystemClock),
         store_timeout: std::time::Duration::from_millis(50),
         turns: tokio::sync::Semaphore::new(permits),
-        max_body_bytes: 1 << 20,
+        ..OtlpState::new(
+            store,
+            Partition {
+                account: "000000000000".into(),
+                region: "us-east-1".into(),
+            },
+            Options::default(),
+            Arc::new(SystemClock),
+        )
     }
 }
 
