@@ -19,6 +19,7 @@ mod naming;
 mod stack;
 pub mod transit;
 
+use crate::model::ids::{TraceId, hex};
 use attrs::Attrs;
 use doc::{Document, Link, Meta, Service, Sql};
 use naming::{client_like, name, origin, remote_service_name};
@@ -100,17 +101,6 @@ impl<'a> ResourceInfo<'a> {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
-}
-
 const MAX_AGE_SECS: i64 = 28 * 24 * 3600;
 const MAX_SKEW_SECS: i64 = 300;
 
@@ -134,7 +124,9 @@ pub fn xray_trace_id(id: &[u8], strict: bool, now_secs: i64) -> Result<String, S
             ));
         }
     }
-    Ok(format!("1-{}-{}", hex(&id[..4]), hex(&id[4..])))
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(id);
+    Ok(TraceId(bytes).to_string())
 }
 
 /// A span ID in hex; empty or all-zero IDs are none.

@@ -68,7 +68,7 @@ pub fn documents(
             match convert_span(span, &res, &opts, now_secs, &mut converted) {
                 Ok(()) => out.extend(converted.into_iter().map(|c| c.json)),
                 Err(message) => refused.push(Refused {
-                    span_id: super::hex(&span.span_id),
+                    span_id: crate::model::ids::hex(&span.span_id),
                     message,
                 }),
             }

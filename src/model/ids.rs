@@ -41,6 +41,13 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// Lowercase hex of `bytes` (span IDs as X-Ray writes segment IDs).
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
+    s
+}
+
 impl TraceId {
     /// Parses the X-Ray form; hex digits of either case are accepted.
     pub fn parse(s: &str) -> Option<TraceId> {
