@@ -2,16 +2,17 @@
 //! indexes for the three GetTraceSummaries range types and an inverted index of summary facts
 //! for filter expressions; a global oldest-first index drives eviction.
 //!
-//! Documents are kept as received, packed with a learned zstd dictionary. Each trace keeps its
-//! summary, recomputed from its documents whenever a batch changes it: a few hot fields
+//! Documents are kept as received, in per-shard blocks packed with zstd (`blocks`). Each trace
+//! keeps its summary, recomputed from its documents whenever a batch changes it: a few hot fields
 //! unpacked (what broad filters and every scan need) and the whole summary encoded and packed,
 //! decoded only for filters that need detail and for the results returned. Queries never parse
 //! stored JSON.
 
+mod blocks;
 mod postings;
 mod scan;
 
-use super::packing::{DOCUMENT_SEED, Packer, Packing, SUMMARY_SEED};
+use super::packing::{Packer, Packing, SUMMARY_SEED};
 use super::{
     IngestDoc, Partition, StoreError, StoreStats, StoredDocument, StoredTrace, SummaryPage,
     SummaryQuery, TraceStore,
@@ -22,6 +23,7 @@ use crate::model::selection::{Term, index_terms};
 use crate::model::summary::{Hot, TraceSummary, compute};
 use crate::model::time::Clock;
 use crate::model::{Micros, SegmentId, TraceId};
+use blocks::{Blocks, Loc, Text, Unpacker};
 use parking_lot::{Mutex, RwLock};
 use postings::Postings;
 use rustc_hash::FxHashMap;
@@ -30,9 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 const SHARDS: usize = 64;
-/// Memory a stored document and a trace take beyond their packed document bytes (summary,
-/// entries, indexes, allocator rounding), so that the accounted size follows resident memory;
-/// calibrated with `examples/loadgen.rs fill`.
+/// Memory a stored document and a trace take beyond their blocks' bytes and their packed
+/// summary (entries, indexes, allocator rounding), so that the accounted size follows resident
+/// memory; calibrated with `examples/loadgen.rs fill`.
 const DOC_OVERHEAD: u64 = 64;
 const TRACE_OVERHEAD: u64 = 416;
 
@@ -69,32 +71,22 @@ struct Doc {
     parent: u64,
     is_segment: bool,
     complete: bool,
-    packing: Packing,
-    raw_len: u32,
-    body: Box<[u8]>,
+    text: Loc,
 }
 
 impl Doc {
-    fn new(d: &IngestDoc<'_>, packer: &Packer) -> Doc {
-        let (packing, body) = packer.pack(d.raw.as_bytes());
+    fn new(d: &IngestDoc<'_>, blocks: &mut Blocks, held: &mut i64) -> Doc {
         Doc {
             id: d.doc.id,
             parent: d.doc.parent_id.map_or(0, |p| p.0),
             is_segment: d.doc.kind == DocKind::Segment,
             complete: !d.doc.in_progress(),
-            packing,
-            raw_len: d.raw.len() as u32,
-            body,
+            text: blocks.append(d.raw.as_bytes(), held),
         }
     }
 
     fn parent_id(&self) -> Option<SegmentId> {
         (self.parent != 0).then_some(SegmentId(self.parent))
-    }
-
-    fn text(&self, packer: &Packer) -> String {
-        String::from_utf8(packer.unpack(self.packing, &self.body, self.raw_len as usize))
-            .unwrap_or_default()
     }
 }
 
@@ -142,6 +134,7 @@ struct Shard {
     by_start: BTreeSet<IndexKey>,
     by_last: BTreeSet<IndexKey>,
     postings: Postings,
+    blocks: Blocks,
 }
 
 /// A span link waiting to be resolved: the linking entity's service and start, and the span
@@ -188,7 +181,6 @@ pub struct MemStore {
     pending_count: AtomicU64,
     limits: Limits,
     clock: Arc<dyn Clock>,
-    doc_packer: Packer,
     summary_packer: Packer,
     traces: AtomicU64,
     docs: AtomicU64,
@@ -207,13 +199,9 @@ fn minute(t: Micros) -> i64 {
     t.div_euclid(MINUTE)
 }
 
-fn packed_size(e: &TraceEntry) -> u64 {
-    e.docs.iter().map(|d| d.body.len() as u64).sum::<u64>() + e.summary.len() as u64
-}
-
-/// What a trace counts against `max_bytes`.
-fn accounted_size(e: &TraceEntry) -> u64 {
-    packed_size(e) + e.docs.len() as u64 * DOC_OVERHEAD + TRACE_OVERHEAD
+/// What a trace counts against `max_bytes` besides its documents' share of the blocks.
+fn fixed_size(e: &TraceEntry) -> u64 {
+    e.summary.len() as u64 + e.docs.len() as u64 * DOC_OVERHEAD + TRACE_OVERHEAD
 }
 
 impl MemStore {
@@ -227,7 +215,6 @@ impl MemStore {
             pending_count: AtomicU64::new(0),
             limits,
             clock,
-            doc_packer: Packer::new(DOCUMENT_SEED),
             summary_packer: Packer::new(SUMMARY_SEED),
             traces: AtomicU64::new(0),
             docs: AtomicU64::new(0),
@@ -271,6 +258,7 @@ impl MemStore {
             by_start,
             by_last,
             postings,
+            blocks,
         } = shard;
         let entry = traces.entry(key).or_insert_with(|| {
             Box::new(TraceEntry {
@@ -286,8 +274,11 @@ impl MemStore {
                 limit_exceeded: false,
             })
         });
-        let packed_before = packed_size(entry);
-        let accounted_before = if is_new { 0 } else { accounted_size(entry) };
+        let summary_before = entry.summary.len() as i64;
+        let fixed_before = if is_new { 0 } else { fixed_size(entry) as i64 };
+        // Bytes the shard's blocks gain or free.
+        let mut held = 0i64;
+        let mut unpacker = Unpacker::default();
         // Which stored documents came from this batch (their parse is at hand).
         let mut fresh: Vec<Option<usize>> = vec![None; entry.docs.len()];
         let mut changed = false;
@@ -295,13 +286,13 @@ impl MemStore {
             let d = &batch[i];
             let raw_len = d.raw.len() as u64;
             let existing = entry.docs.iter().position(|x| x.id == d.doc.id);
-            let old_len = existing.map_or(0, |p| entry.docs[p].raw_len as u64);
+            let old_len = existing.map_or(0, |p| entry.docs[p].text.len as u64);
             if let Some(p) = existing {
                 let old = &entry.docs[p];
                 if old.complete && d.doc.in_progress() {
                     continue; // a complete document is never replaced by an in-progress one
                 }
-                if old_len == raw_len && old.text(&self.doc_packer) == d.raw {
+                if blocks.holds(old.text, d.raw.as_bytes(), &mut unpacker) {
                     continue; // identical re-send
                 }
             }
@@ -317,11 +308,12 @@ impl MemStore {
             entry.raw_bytes = entry.raw_bytes - old_len + raw_len;
             match existing {
                 Some(p) => {
-                    entry.docs[p] = Doc::new(d, &self.doc_packer);
+                    blocks.release(entry.docs[p].text, &mut held);
+                    entry.docs[p] = Doc::new(d, blocks, &mut held);
                     fresh[p] = Some(i);
                 }
                 None => {
-                    entry.docs.push(Doc::new(d, &self.doc_packer));
+                    entry.docs.push(Doc::new(d, blocks, &mut held));
                     fresh.push(Some(i));
                     delta.docs += 1;
                 }
@@ -340,7 +332,7 @@ impl MemStore {
             .iter()
             .zip(&fresh)
             .filter(|(_, f)| f.is_none())
-            .map(|(d, _)| d.text(&self.doc_packer))
+            .map(|(d, _)| unpacker.string(&blocks.text(d.text)))
             .collect();
         let older_parsed: Vec<ValidDoc<'_>> =
             older.iter().filter_map(|s| validate(s).ok()).collect();
@@ -395,8 +387,8 @@ impl MemStore {
             entry.summary_len,
             entry.summary,
         ) = (summary.hot(), packing, encoded.len() as u32, packed);
-        delta.packed += packed_size(entry) as i64 - packed_before as i64;
-        delta.bytes += accounted_size(entry) as i64 - accounted_before as i64;
+        delta.packed += held + entry.summary.len() as i64 - summary_before;
+        delta.bytes += held + fixed_size(entry) as i64 - fixed_before;
         entry.revision += 1;
         entry.received = now;
         let (start, last) = (entry.start(), entry.last());
@@ -435,14 +427,22 @@ impl MemStore {
         }
         drop(graphs);
         shard.postings.release(e.ordinal, &terms);
+        let mut held = 0i64;
+        for d in &e.docs {
+            shard.blocks.release(d.text, &mut held);
+        }
+        // `held` is zero or negative: releasing only frees.
+        self.packed.fetch_sub(held.unsigned_abs(), Relaxed);
+        self.bytes.fetch_sub(held.unsigned_abs(), Relaxed);
         Some(e)
     }
 
+    /// Drops a removed trace from the counters (its blocks' bytes went in `remove_trace`).
     fn forget(&self, e: &TraceEntry) {
-        self.packed.fetch_sub(packed_size(e), Relaxed);
+        self.packed.fetch_sub(e.summary.len() as u64, Relaxed);
         self.traces.fetch_sub(1, Relaxed);
         self.docs.fetch_sub(e.docs.len() as u64, Relaxed);
-        self.bytes.fetch_sub(accounted_size(e), Relaxed);
+        self.bytes.fetch_sub(fixed_size(e), Relaxed);
     }
 
     /// Evicts the oldest traces (by start) until both bounds hold.
@@ -631,51 +631,36 @@ impl TraceStore for MemStore {
             return Ok(Vec::new());
         };
         let mut out = Vec::with_capacity(ids.len());
+        let mut unpacker = Unpacker::default();
         for tid in ids {
             let shard = self.shards[shard_of(tid)].lock();
-            if let Some(e) = shard.traces.get(&(pid, *tid)) {
-                type Packed = (SegmentId, bool, Option<SegmentId>, Packing, u32, Box<[u8]>);
-                let packed: Vec<Packed> = e
-                    .docs
-                    .iter()
-                    .map(|d| {
-                        (
-                            d.id,
-                            d.is_segment,
-                            d.parent_id(),
-                            d.packing,
-                            d.raw_len,
-                            d.body.clone(),
-                        )
-                    })
-                    .collect();
-                let (start, last, limit_exceeded) = (e.start(), e.last(), e.limit_exceeded);
-                drop(shard);
-                let docs = packed
-                    .into_iter()
-                    .map(|(id, is_segment, parent_id, packing, raw_len, body)| {
-                        let json = String::from_utf8(self.doc_packer.unpack(
-                            packing,
-                            &body,
-                            raw_len as usize,
-                        ))
-                        .unwrap_or_default();
-                        StoredDocument {
-                            id,
-                            is_segment,
-                            parent_id,
-                            json,
-                        }
-                    })
-                    .collect();
-                out.push(StoredTrace {
-                    trace_id: *tid,
-                    docs,
-                    start,
-                    last,
-                    limit_exceeded,
-                });
-            }
+            let Some(e) = shard.traces.get(&(pid, *tid)) else {
+                continue;
+            };
+            // Copy or reference the texts under the lock; unpack blocks after it.
+            let texts: Vec<(SegmentId, bool, Option<SegmentId>, Text)> = e
+                .docs
+                .iter()
+                .map(|d| (d.id, d.is_segment, d.parent_id(), shard.blocks.text(d.text)))
+                .collect();
+            let (start, last, limit_exceeded) = (e.start(), e.last(), e.limit_exceeded);
+            drop(shard);
+            let docs = texts
+                .into_iter()
+                .map(|(id, is_segment, parent_id, text)| StoredDocument {
+                    id,
+                    is_segment,
+                    parent_id,
+                    json: unpacker.string(&text),
+                })
+                .collect();
+            out.push(StoredTrace {
+                trace_id: *tid,
+                docs,
+                start,
+                last,
+                limit_exceeded,
+            });
         }
         Ok(out)
     }

@@ -1,7 +1,8 @@
-//! Compression for many small, similar JSON texts (segment documents, rendered summaries).
+//! Compression for many small, similar texts that are read one at a time (encoded trace
+//! summaries; documents are packed in blocks instead, see `memory::blocks`).
 //!
-//! One 600-byte document compresses poorly on its own, but documents of one application share
-//! most of their bytes with each other. So each `Packer` compresses with a dictionary: a seed of
+//! One small text compresses poorly on its own, but the texts of one application share most
+//! of their bytes with each other. So each `Packer` compresses with a dictionary: a seed of
 //! common X-Ray vocabulary at first, then, once enough text has been seen, a zstd dictionary
 //! trained on the first texts of this run (it carries entropy tables too, so small texts need
 //! not build their own). Each packed text records which dictionary it used, so both
@@ -36,21 +37,6 @@ pub struct Packer {
     compressors: Mutex<Vec<(Packing, Compressor<'static>)>>,
     decompressors: Mutex<Vec<(Packing, Decompressor<'static>)>>,
 }
-
-/// Vocabulary of segment documents, written for this purpose; it only primes the compressor.
-pub const DOCUMENT_SEED: &str = concat!(
-    r#"{"trace_id":"1-","id":"","parent_id":"","name":"","start_time":1,"end_time":1,"in_progress":true,"#,
-    r#""type":"subsegment","namespace":"remote","namespace":"aws","origin":"AWS::EC2::Instance","#,
-    r#""origin":"AWS::ECS::Container","origin":"AWS::Lambda::Function","user":"","resource_arn":"arn:aws:"#,
-    r#""http":{"request":{"method":"GET","method":"POST","url":"https://","url":"http://","user_agent":"Mozilla/5.0 ","#,
-    r#""client_ip":"","x_forwarded_for":true,"traced":true},"response":{"status":200,"content_length":}},"#,
-    r#""aws":{"account_id":"","operation":"","region":"us-east-1","request_id":"","table_name":"","retries":0,"#,
-    r#""ec2":{"instance_id":"i-","availability_zone":"us-east-1a"},"ecs":{"container":"","container_id":"","#,
-    r#""xray":{"sdk":"X-Ray for ","sdk_version":"","auto_instrumentation":false}},"sql":{"url":"","sanitized_query":"","#,
-    r#""error":true,"throttle":true,"fault":true,"cause":{"working_directory":"","exceptions":[{"id":"","message":"","#,
-    r#""type":"","remote":true,"stack":[{"path":"","line":,"label":""}]}]},"annotations":{},"metadata":{"default":{}},"#,
-    r#""service":{"version":"","compiler":"","compiler_version":""},"subsegments":[{"id":"","name":""#,
-);
 
 /// Vocabulary of rendered trace summaries.
 pub const SUMMARY_SEED: &str = concat!(
@@ -164,7 +150,7 @@ mod tests {
 
     #[test]
     fn texts_packed_before_and_after_learning_both_unpack() {
-        let p = Packer::new(DOCUMENT_SEED);
+        let p = Packer::new(SUMMARY_SEED);
         let doc = |i: usize| {
             format!(
                 r#"{{"trace_id":"1-5f000000-{i:024x}","id":"{i:016x}","name":"checkout","start_time":{i}.5,"end_time":{i}.75,"http":{{"request":{{"method":"GET","url":"https://shop.example.com/cart/{i}"}}}}}}"#
@@ -192,7 +178,7 @@ mod tests {
 
     #[test]
     fn incompressible_text_is_kept_raw() {
-        let p = Packer::new(DOCUMENT_SEED);
+        let p = Packer::new(SUMMARY_SEED);
         let (k, b) = p.pack(b"x");
         assert_eq!((k, &b[..]), (Packing::Raw, &b"x"[..]));
         assert_eq!(p.unpack(k, &b, 1), b"x");
