@@ -144,6 +144,15 @@ fn same_view_as_parsed(d: &Converted<'_>) {
     );
 }
 
+/// The hand-written JSON writer must give exactly the text the serde derive gives.
+fn same_text_as_serde(d: &Converted<'_>) {
+    assert_eq!(
+        Ok(&d.json),
+        d.reference_json().as_ref(),
+        "the writer and the serde derive disagree"
+    );
+}
+
 /// Each span's outcome: its documents, or the refusal.
 fn run_case(case: &Value) -> Vec<Value> {
     let opts = options(&case["options"]);
@@ -161,6 +170,7 @@ fn run_case(case: &Value) -> Vec<Value> {
                         out.iter()
                             .map(|d| {
                                 same_view_as_parsed(d);
+                                same_text_as_serde(d);
                                 serde_json::from_str(&d.json).expect("documents are JSON")
                             })
                             .collect(),

@@ -10,7 +10,64 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Metadata: namespace → key → value, both levels sorted as Go prints maps.
-pub type Metadata<'a> = BTreeMap<Cow<'a, str>, BTreeMap<Cow<'a, str>, Meta<'a>>>;
+pub type Metadata<'a> = Sorted<Cow<'a, str>, Sorted<Cow<'a, str>, Meta<'a>>>;
+
+/// A map as Go prints one: keys sorted, the last value given for a key winning. Built from
+/// its entries in one go, because a document's maps are filled once and a sort of a dozen
+/// entries costs far less than a tree of them.
+pub struct Sorted<K, V>(Vec<(K, V)>);
+
+impl<K, V> Default for Sorted<K, V> {
+    fn default() -> Self {
+        Sorted(Vec::new())
+    }
+}
+
+impl<K: Ord, V> Sorted<K, V> {
+    pub fn new(mut entries: Vec<(K, V)>) -> Sorted<K, V> {
+        // Reversed, the stable sort puts the last entry for a key first, which dedup keeps.
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, first| later.0 == first.0);
+        Sorted(entries)
+    }
+}
+
+impl<K, V> Sorted<K, V> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.0.iter_mut().map(|(_, v)| v)
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
+        self.0.retain(|(k, v)| keep(k, v));
+    }
+}
+
+impl<'s, K, V> IntoIterator for &'s Sorted<K, V> {
+    type Item = (&'s K, &'s V);
+    type IntoIter = std::iter::Map<std::slice::Iter<'s, (K, V)>, fn(&'s (K, V)) -> (&'s K, &'s V)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<K: Serialize, V: Serialize> Serialize for Sorted<K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
 
 #[derive(Serialize, Default)]
 pub struct Document<'a> {
@@ -36,9 +93,9 @@ pub struct Document<'a> {
     pub cause: Option<Cause<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aws: Option<Aws<'a>>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, Primitive<'a>>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "Sorted::is_empty")]
+    pub annotations: Sorted<String, Primitive<'a>>,
+    #[serde(skip_serializing_if = "Sorted::is_empty")]
     pub metadata: Metadata<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<&'static str>,

@@ -3,7 +3,7 @@
 //! their resource as `otel.resource.*`.
 
 use super::attrs::Attrs;
-use super::doc::{Document, Meta, Primitive, is_empty_value};
+use super::doc::{Document, Meta, Primitive, Sorted, is_empty_value};
 use super::{Options, ResourceEntry};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use std::borrow::Cow;
@@ -46,15 +46,17 @@ pub fn fill<'a>(
         }
     }
     let index_all = opts.index_all_attributes;
-    let mut default_ns = std::collections::BTreeMap::new();
+    let mut annotations = Vec::new();
+    let mut namespaces = Vec::new();
+    let mut default_ns = Vec::new();
     for e in resource.unwrap_or(&[]) {
         let primitive = Primitive::of(e.value);
         match primitive {
             Some(p) if index_all || indexed.contains(&e.key.as_str()) => {
-                doc.annotations.insert(e.annotation_key.clone(), p);
+                annotations.push((e.annotation_key.clone(), p));
             }
             _ if !is_empty_value(Some(e.value)) => {
-                default_ns.insert(Cow::Borrowed(e.key.as_str()), Meta::Attr(e.value));
+                default_ns.push((Cow::Borrowed(e.key.as_str()), Meta::Attr(e.value)));
             }
             _ => {}
         }
@@ -64,10 +66,10 @@ pub fn fill<'a>(
         if index_all || indexed.contains(&kv.key.as_str()) {
             // Non-primitive values of indexed keys are dropped, not kept as metadata.
             if let Some(p) = Primitive::of(v) {
-                doc.annotations.insert(
+                annotations.push((
                     annotation_key(&kv.key, !opts.annotation_dots_as_underscores),
                     p,
-                );
+                ));
             }
             continue;
         }
@@ -77,7 +79,7 @@ pub fn fill<'a>(
             match serde_json::from_str::<serde_json::Value>(s) {
                 Ok(serde_json::Value::Object(o)) if ns.eq_ignore_ascii_case("default") => {
                     for (k, v) in o {
-                        default_ns.insert(Cow::Owned(k), Meta::Json(v));
+                        default_ns.push((Cow::Owned(k), Meta::Json(v)));
                     }
                 }
                 Ok(serde_json::Value::Object(o)) => {
@@ -85,19 +87,21 @@ pub fn fill<'a>(
                         .into_iter()
                         .map(|(k, v)| (Cow::Owned(k), Meta::Json(v)))
                         .collect();
-                    doc.metadata.insert(Cow::Borrowed(ns), ns_map);
+                    namespaces.push((Cow::Borrowed(ns), Sorted::new(ns_map)));
                 }
                 _ => {
-                    default_ns.insert(Cow::Borrowed(kv.key.as_str()), Meta::Str(s));
+                    default_ns.push((Cow::Borrowed(kv.key.as_str()), Meta::Str(s)));
                 }
             }
             continue;
         }
         if !is_empty_value(Some(v)) {
-            default_ns.insert(Cow::Borrowed(kv.key.as_str()), Meta::Attr(v));
+            default_ns.push((Cow::Borrowed(kv.key.as_str()), Meta::Attr(v)));
         }
     }
     if !default_ns.is_empty() {
-        doc.metadata.insert(Cow::Borrowed("default"), default_ns);
+        namespaces.push((Cow::Borrowed("default"), Sorted::new(default_ns)));
     }
+    doc.annotations = Sorted::new(annotations);
+    doc.metadata = Sorted::new(namespaces);
 }

@@ -18,6 +18,7 @@ mod meta;
 mod naming;
 mod stack;
 pub mod transit;
+mod write;
 
 use crate::model::ids::{TraceId, hex};
 use attrs::Attrs;
@@ -311,6 +312,13 @@ impl Converted<'_> {
     pub fn entity(&self) -> crate::model::segment::Entity<'_> {
         self.doc.entity()
     }
+
+    /// The document as the serde derive writes it: the reference `json` must equal byte for
+    /// byte (the golden tests check it).
+    #[doc(hidden)]
+    pub fn reference_json(&self) -> Result<String, String> {
+        serde_json::to_string(&self.doc).map_err(|e| format!("the span cannot be written: {e}"))
+    }
 }
 
 /// Converts one span into its documents, appended to `out`: one, or two for a local-root
@@ -325,8 +333,7 @@ pub fn convert_span<'a>(
     let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
     let a = Attrs::new(&span.attributes);
     let serialise = |doc: Document<'a>| {
-        let json =
-            serde_json::to_string(&doc).map_err(|e| format!("the span cannot be written: {e}"))?;
+        let json = write::to_json(&doc).map_err(|e| format!("the span cannot be written: {e}"))?;
         Ok::<_, String>(Converted {
             json,
             doc: Box::new(doc),

@@ -505,3 +505,70 @@ fn a_nan_attribute_refuses_the_span_as_the_exporter_does() {
         });
     assert!(span_to_documents(&nested, None, &Options::default(), NOW).is_err());
 }
+
+#[test]
+fn the_writer_escapes_and_prints_numbers_as_serde_does() {
+    use opentelemetry_proto::tonic::common::v1::KeyValueList;
+    let awkward = "q\"b\\s/ctl\u{1}\u{8}\t\n\u{c}\r\u{1f}\u{7f} é ✓ 🚀 <&> \u{2028}";
+    let list = V::KvlistValue(KeyValueList {
+        values: vec![s("z", awkward), i("a", -7), s("a", "last wins")],
+    });
+    let array = V::ArrayValue(ArrayValue {
+        values: vec![
+            AnyValue {
+                value: Some(V::DoubleValue(1e21)),
+            },
+            AnyValue {
+                value: Some(V::DoubleValue(-0.000001)),
+            },
+            AnyValue { value: None },
+            AnyValue {
+                value: Some(V::BytesValue(vec![0, 255, 3])),
+            },
+        ],
+    });
+    let mut sp = span(
+        SpanKind::Server,
+        false,
+        vec![
+            s(awkward, awkward),
+            kv("list", list),
+            kv("array", array),
+            kv("d", V::DoubleValue(0.1 + 0.2)),
+            i("big", i64::MIN),
+            kv("yes", V::BoolValue(true)),
+            s(
+                "aws.xray.metadata.custom",
+                r#"{"k":[1,2.5,"x\u0001"],"n":null}"#,
+            ),
+            s("http.request.method", "GET"),
+            s("url.full", "https://h/p?q=\"x\""),
+        ],
+    );
+    sp.name = awkward.into();
+    sp.start_time_unix_nano = 1_700_000_000_123_456_789;
+    let opts = Options {
+        indexed_attributes: vec!["d".into(), "big".into(), awkward.into()],
+        ..Options::default()
+    };
+    let res = ResourceInfo::new(None, &opts);
+    let mut out = Vec::new();
+    convert_span(&sp, &res, &opts, NOW, &mut out).unwrap();
+    for d in &out {
+        assert_eq!(Ok(&d.json), d.reference_json().as_ref());
+    }
+    assert!(
+        out[0].json.contains(r#"\u0001\b\t\n\f\r\u001f"#),
+        "{}",
+        out[0].json
+    );
+}
+
+#[test]
+fn sorted_maps_keep_the_last_value_of_a_key() {
+    let m = doc::Sorted::new(vec![("b", 1), ("a", 2), ("b", 3), ("c", 4), ("a", 5)]);
+    assert_eq!(
+        m.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>(),
+        vec![("a", 5), ("b", 3), ("c", 4)]
+    );
+}
