@@ -3,7 +3,7 @@
 //! Optional fields are omitted when absent; the few the exporter writes as `null` are
 //! `Option`s without a skip.
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value as V};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValueList, any_value::Value as V};
 use serde::Serialize;
 use serde::ser::{Error as _, SerializeMap, SerializeSeq, Serializer};
 use std::borrow::Cow;
@@ -367,11 +367,7 @@ impl Serialize for RawValue<'_> {
                 seq.end()
             }
             Some(V::KvlistValue(l)) => {
-                let sorted: BTreeMap<&str, Option<&AnyValue>> = l
-                    .values
-                    .iter()
-                    .map(|kv| (kv.key.as_str(), kv.value.as_ref()))
-                    .collect();
+                let sorted = sorted_kvlist(l);
                 let mut map = s.serialize_map(Some(sorted.len()))?;
                 for (k, v) in sorted {
                     match v {
@@ -385,6 +381,14 @@ impl Serialize for RawValue<'_> {
             Some(_) => s.serialize_none(),
         }
     }
+}
+
+/// A map attribute's entries as Go prints them: sorted by key, the last of equal keys winning.
+pub fn sorted_kvlist(l: &KeyValueList) -> BTreeMap<&str, Option<&AnyValue>> {
+    l.values
+        .iter()
+        .map(|kv| (kv.key.as_str(), kv.value.as_ref()))
+        .collect()
 }
 
 /// Whether an attribute value is OTel's Empty, which the exporter leaves out of metadata.

@@ -8,7 +8,6 @@ use super::doc::{
     Aws, Cause, Document, Ecs, Http, Link, Meta, Metadata, Primitive, Service, Sql, Xray,
 };
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value as V};
-use std::collections::BTreeMap;
 
 /// Why a document cannot be written: a number JSON cannot carry.
 fn not_finite(d: f64) -> String {
@@ -458,11 +457,7 @@ impl Json {
             }
             Some(V::ArrayValue(a)) => self.array(&a.values, Json::any)?,
             Some(V::KvlistValue(l)) => {
-                let sorted: BTreeMap<&str, Option<&AnyValue>> = l
-                    .values
-                    .iter()
-                    .map(|kv| (kv.key.as_str(), kv.value.as_ref()))
-                    .collect();
+                let sorted = super::doc::sorted_kvlist(l);
                 let mut o = self.object();
                 for (k, v) in sorted {
                     let w = o.dyn_key(k);
