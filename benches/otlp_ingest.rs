@@ -23,6 +23,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SPANS: u64 = (otlp_template::TRACES_PER_REQUEST * otlp_template::SPANS_PER_TRACE) as u64;
 
+/// Requests stored before each timed sample of `export_to_store` (128 traces each).
+const PREFILL_REQUESTS: u64 = 200;
+
 fn request() -> ExportTraceServiceRequest {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -85,32 +88,46 @@ fn stages(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let store: Arc<dyn TraceStore> = Arc::new(MemStore::new(
-        Limits {
-            max_traces: u64::MAX,
-            max_bytes: u64::MAX,
-            ..Limits::default()
-        },
-        Arc::new(SystemClock),
-    ));
-    let st = OtlpState::new(
-        store,
-        Partition {
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-        },
-        Options::default(),
-        Arc::new(SystemClock),
-    );
+    // Each sample starts from a fresh store holding the same number of traces, so that a
+    // faster run (more iterations) does not measure a bigger store.
+    let fresh_state = || {
+        let store: Arc<dyn TraceStore> = Arc::new(MemStore::new(
+            Limits {
+                max_traces: u64::MAX,
+                max_bytes: u64::MAX,
+                ..Limits::default()
+            },
+            Arc::new(SystemClock),
+        ));
+        OtlpState::new(
+            store,
+            Partition {
+                account: "000000000000".into(),
+                region: "us-east-1".into(),
+            },
+            Options::default(),
+            Arc::new(SystemClock),
+        )
+    };
     let mut fresh = req.clone();
-    let mut n = 0u64;
     g.bench_function("export_to_store", |b| {
-        b.iter(|| {
-            n += 1;
-            renumber(&mut fresh, n);
-            rt.block_on(export(&st, &st.partition, &fresh))
-                .ok()
-                .unwrap()
+        b.iter_custom(|iters| {
+            let st = fresh_state();
+            let mut n = 0u64;
+            let mut send = |n: u64| {
+                renumber(&mut fresh, n);
+                rt.block_on(export(&st, &st.partition, &fresh)).ok().unwrap();
+            };
+            for _ in 0..PREFILL_REQUESTS {
+                n += 1;
+                send(n);
+            }
+            let start = std::time::Instant::now();
+            for _ in 0..iters {
+                n += 1;
+                send(n);
+            }
+            start.elapsed()
         })
     });
     g.finish();

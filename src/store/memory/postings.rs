@@ -45,7 +45,11 @@ impl Postings {
             self.remove_term(ordinal, t);
         }
         for t in new.iter().filter(|t| old.binary_search(t).is_err()) {
-            self.terms.entry(*t).or_default().insert(ordinal);
+            let b = self.terms.entry(*t).or_default();
+            // New traces take increasing ordinals: appending skips the search for the spot.
+            if !b.push(ordinal) {
+                b.insert(ordinal);
+            }
         }
     }
 
