@@ -47,7 +47,7 @@ impl Postings {
         for t in new.iter().filter(|t| old.binary_search(t).is_err()) {
             let b = self.terms.entry(*t).or_default();
             // New traces take increasing ordinals: appending skips the search for the spot.
-            if !b.push(ordinal) {
+            if b.try_push(ordinal).is_err() {
                 b.insert(ordinal);
             }
         }
