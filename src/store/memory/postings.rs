@@ -45,11 +45,8 @@ impl Postings {
             self.remove_term(ordinal, t);
         }
         for t in new.iter().filter(|t| old.binary_search(t).is_err()) {
-            let b = self.terms.entry(*t).or_default();
-            // New traces take increasing ordinals: appending skips the search for the spot.
-            if b.try_push(ordinal).is_err() {
-                b.insert(ordinal);
-            }
+            // Not `try_push`: finding a bitmap container's maximum scans its words.
+            self.terms.entry(*t).or_default().insert(ordinal);
         }
     }
 
