@@ -116,7 +116,9 @@ fn stages(c: &mut Criterion) {
             let mut n = 0u64;
             let mut send = |n: u64| {
                 renumber(&mut fresh, n);
-                rt.block_on(export(&st, &st.partition, &fresh)).ok().unwrap();
+                rt.block_on(export(&st, &st.partition, &fresh))
+                    .ok()
+                    .unwrap();
             };
             for _ in 0..PREFILL_REQUESTS {
                 n += 1;

@@ -7,6 +7,7 @@
 
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
+use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 
 /// An interned string.
@@ -54,8 +55,49 @@ fn services() -> &'static RwLock<Table<ServiceKey>> {
     T.get_or_init(|| RwLock::new(Table::new()))
 }
 
+/// Entries a thread keeps of its own before it starts over.
+const LOCAL_ENTRIES: usize = 1 << 16;
+
+thread_local! {
+    // Each thread keeps what it has looked up: handles never change, and a lookup here touches
+    // no lock that the other workers write to on every call.
+    static LOCAL_SYMS: RefCell<FxHashMap<Box<str>, Sym>> = RefCell::new(FxHashMap::default());
+    static LOCAL_SIDS: RefCell<FxHashMap<ServiceKey, Sid>> = RefCell::new(FxHashMap::default());
+    static LOCAL_KEYS: RefCell<FxHashMap<Sid, ServiceKey>> = RefCell::new(FxHashMap::default());
+}
+
+/// Looks `key` up in a thread's map, else computes and remembers it.
+fn memo<K, Q, V>(
+    local: &'static std::thread::LocalKey<RefCell<FxHashMap<K, V>>>,
+    key: &Q,
+    own: impl FnOnce(&Q) -> K,
+    compute: impl FnOnce() -> V,
+) -> V
+where
+    K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
+    Q: Eq + std::hash::Hash + ?Sized,
+    V: Clone,
+{
+    if let Some(v) = local.with(|m| m.borrow().get(key).cloned()) {
+        return v;
+    }
+    let v = compute();
+    local.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= LOCAL_ENTRIES {
+            m.clear();
+        }
+        m.insert(own(key), v.clone());
+    });
+    v
+}
+
 /// Interns `s`.
 pub fn sym(s: &str) -> Sym {
+    memo(&LOCAL_SYMS, s, |s: &str| Box::from(s), || intern_str(s))
+}
+
+fn intern_str(s: &str) -> Sym {
     if let Some(&id) = strings().read().ids.get(s) {
         return Sym(id);
     }
@@ -91,20 +133,28 @@ pub fn service(name: &str, account: Option<&str>, kind: Option<&str>) -> Sid {
         account: account.map(sym),
         kind: kind.map(sym),
     };
-    if let Some(&id) = services().read().ids.get(&key) {
+    memo(&LOCAL_SIDS, &key, Clone::clone, || intern_service(&key))
+}
+
+fn intern_service(key: &ServiceKey) -> Sid {
+    if let Some(&id) = services().read().ids.get(key) {
         return Sid(id);
     }
     let mut t = services().write();
-    if let Some(&id) = t.ids.get(&key) {
+    if let Some(&id) = t.ids.get(key) {
         return Sid(id);
     }
     let id = t.values.len() as u32;
     t.values.push(key.clone());
-    t.ids.insert(key, id);
+    t.ids.insert(key.clone(), id);
     Sid(id)
 }
 
 pub fn service_key(s: Sid) -> ServiceKey {
+    memo(&LOCAL_KEYS, &s, |s| *s, || shared_service_key(s))
+}
+
+fn shared_service_key(s: Sid) -> ServiceKey {
     services()
         .read()
         .values

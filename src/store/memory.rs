@@ -1,6 +1,7 @@
 //! The embedded store: traces in memory, sharded by trace ID. Each shard keeps time-ordered
 //! indexes for the three GetTraceSummaries range types and an inverted index of summary facts
-//! for filter expressions; a global oldest-first index drives eviction.
+//! for filter expressions. Eviction takes the oldest trace of the shard whose oldest start
+//! is the earliest, which each shard publishes after every change.
 //!
 //! Documents are kept as received, in per-shard blocks packed with zstd (`blocks`). Each trace
 //! keeps its summary, recomputed from its documents whenever a batch changes it: a few hot fields
@@ -29,7 +30,7 @@ use postings::Postings;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 const SHARDS: usize = 64;
 /// Memory a stored document and a trace take beyond their blocks' bytes and their packed
@@ -166,14 +167,15 @@ struct Delta {
     links: Vec<PendingLink>,
     /// Traces the put changed, which links may be waiting for.
     arrived: Vec<(u16, TraceId)>,
-    oldest_remove: Vec<(Micros, u16, TraceId)>,
-    oldest_insert: Vec<(Micros, u16, TraceId)>,
 }
 
 pub struct MemStore {
     shards: Box<[Mutex<Shard>]>,
     parts: RwLock<FxHashMap<Partition, u16>>,
-    oldest: Mutex<BTreeSet<(Micros, u16, TraceId)>>,
+    /// Per shard, the earliest start among its traces (`Micros::MAX` when it holds none).
+    heads: Box<[AtomicI64]>,
+    /// How many partitions there are (they are numbered from 0).
+    part_count: AtomicU64,
     /// The service graph summed per (partition, minute of trace start).
     graphs: Mutex<std::collections::BTreeMap<(u16, i64), Graph>>,
     /// Span links whose target trace (or span) has not arrived, by target trace.
@@ -209,7 +211,8 @@ impl MemStore {
         MemStore {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             parts: RwLock::new(FxHashMap::default()),
-            oldest: Mutex::new(BTreeSet::new()),
+            heads: (0..SHARDS).map(|_| AtomicI64::new(Micros::MAX)).collect(),
+            part_count: AtomicU64::new(0),
             graphs: Mutex::new(std::collections::BTreeMap::new()),
             pending_links: Mutex::new(FxHashMap::default()),
             pending_count: AtomicU64::new(0),
@@ -230,7 +233,9 @@ impl MemStore {
         }
         let mut parts = self.parts.write();
         let next = parts.len() as u16;
-        *parts.entry(part.clone()).or_insert(next)
+        let id = *parts.entry(part.clone()).or_insert(next);
+        self.part_count.store(parts.len() as u64, Relaxed);
+        id
     }
 
     fn existing_partition(&self, part: &Partition) -> Option<u16> {
@@ -398,10 +403,8 @@ impl MemStore {
         if is_new || old_start != start {
             if !is_new {
                 by_start.remove(&(pid, old_start, trace_id));
-                delta.oldest_remove.push((old_start, pid, trace_id));
             }
             by_start.insert((pid, start, trace_id));
-            delta.oldest_insert.push((start, pid, trace_id));
         }
         if is_new || old_last != last {
             if !is_new {
@@ -445,22 +448,51 @@ impl MemStore {
         self.bytes.fetch_sub(fixed_size(e), Relaxed);
     }
 
+    /// The trace of `shard` that started first, over all partitions.
+    fn oldest_in(&self, shard: &Shard) -> Option<(Micros, u16, TraceId)> {
+        let parts = self.part_count.load(Relaxed) as u16;
+        (0..parts)
+            .filter_map(|pid| {
+                shard
+                    .by_start
+                    .range((pid, Micros::MIN, TraceId([0; 16]))..)
+                    .next()
+                    .filter(|k| k.0 == pid)
+                    .map(|&(p, start, tid)| (start, p, tid))
+            })
+            .min()
+    }
+
+    /// Publishes shard `s`'s earliest start for eviction; called with the shard locked.
+    fn publish_head(&self, s: usize, shard: &Shard) {
+        let head = self.oldest_in(shard).map_or(Micros::MAX, |o| o.0);
+        self.heads[s].store(head, Relaxed);
+    }
+
     /// Evicts the oldest traces (by start) until both bounds hold.
     fn enforce_limits(&self) {
         while self.traces.load(Relaxed) > self.limits.max_traces
             || self.bytes.load(Relaxed) > self.limits.max_bytes
         {
-            let Some((start, pid, tid)) = self.oldest.lock().pop_first() else {
+            let earliest = self
+                .heads
+                .iter()
+                .map(|h| h.load(Relaxed))
+                .enumerate()
+                .filter(|(_, h)| *h != Micros::MAX)
+                .min_by_key(|(_, h)| *h);
+            let Some((s, _)) = earliest else {
                 break;
             };
-            let mut shard = self.shards[shard_of(&tid)].lock();
-            let key = (pid, tid);
-            if shard.traces.get(&key).is_some_and(|e| e.start() == start) {
-                if let Some(e) = self.remove_trace(&mut shard, &key) {
-                    drop(shard);
-                    self.forget(&e);
-                    self.evicted.fetch_add(1, Relaxed);
-                }
+            let mut shard = self.shards[s].lock();
+            let removed = self
+                .oldest_in(&shard)
+                .and_then(|(_, pid, tid)| self.remove_trace(&mut shard, &(pid, tid)));
+            self.publish_head(s, &shard);
+            drop(shard);
+            if let Some(e) = removed {
+                self.forget(&e);
+                self.evicted.fetch_add(1, Relaxed);
             }
         }
     }
@@ -535,13 +567,6 @@ impl MemStore {
                 }
             }
         }
-        if !d.oldest_remove.is_empty() || !d.oldest_insert.is_empty() {
-            let mut oldest = self.oldest.lock();
-            for k in &d.oldest_remove {
-                oldest.remove(k);
-            }
-            oldest.extend(d.oldest_insert);
-        }
         self.traces.fetch_add(d.traces as u64, Relaxed);
         self.docs.fetch_add(d.docs as u64, Relaxed);
         self.bytes.fetch_add(d.bytes as u64, Relaxed);
@@ -591,6 +616,7 @@ impl TraceStore for MemStore {
                     &mut terms,
                 );
             }
+            self.publish_head(s, &shard);
         }
         let (links, arrived) = (
             std::mem::take(&mut delta.links),
@@ -743,7 +769,7 @@ impl TraceStore for MemStore {
             .now_micros()
             .saturating_sub(self.limits.retention_micros);
         let mut dropped = 0;
-        for shard in self.shards.iter() {
+        for (s, shard) in self.shards.iter().enumerate() {
             let mut shard = shard.lock();
             let stale: Vec<Key> = shard
                 .traces
@@ -751,20 +777,14 @@ impl TraceStore for MemStore {
                 .filter(|(_, e)| e.received < cutoff)
                 .map(|(k, _)| *k)
                 .collect();
-            let mut removed = Vec::with_capacity(stale.len());
             for k in &stale {
                 if let Some(e) = self.remove_trace(&mut shard, k) {
-                    removed.push((e.start(), k.0, k.1));
                     self.forget(&e);
                     dropped += 1;
                 }
             }
-            drop(shard);
-            if !removed.is_empty() {
-                let mut oldest = self.oldest.lock();
-                for k in &removed {
-                    oldest.remove(k);
-                }
+            if !stale.is_empty() {
+                self.publish_head(s, &shard);
             }
         }
         Ok(dropped)

@@ -169,6 +169,32 @@ async fn oldest_traces_are_evicted_first_past_max_traces() {
 }
 
 #[tokio::test]
+async fn eviction_takes_the_oldest_start_across_partitions_and_shards() {
+    let (s, _) = store(Limits {
+        max_traces: 4,
+        ..Limits::default()
+    });
+    let other = Partition {
+        account: "111111111111".into(),
+        region: "eu-west-1".into(),
+    };
+    // Starts interleave between the partitions; the traces land in many shards.
+    for n in 0..8u32 {
+        let d = seg(n, n as u64 + 1, 100.0 + n as f64, Some(200.0));
+        let batch = [IngestDoc {
+            raw: &d,
+            doc: validate(&d).unwrap(),
+        }];
+        let p = if n % 2 == 0 { part() } else { other.clone() };
+        s.put(&p, &batch).await.unwrap();
+    }
+    let all: Vec<TraceId> = (0..8).map(id).collect();
+    assert_eq!(s.existing(&part(), &all).await.unwrap(), vec![id(4), id(6)]);
+    assert_eq!(s.existing(&other, &all).await.unwrap(), vec![id(5), id(7)]);
+    assert_eq!(s.stats().evicted_traces, 4);
+}
+
+#[tokio::test]
 async fn byte_bound_holds() {
     let (s, _) = store(Limits {
         max_bytes: 20_000,
