@@ -35,9 +35,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 const SHARDS: usize = 64;
 /// Memory a stored document and a trace take beyond their blocks' bytes and their packed
 /// summary (entries, indexes, allocator rounding), so that the accounted size follows resident
-/// memory; calibrated with `examples/loadgen.rs fill`.
-const DOC_OVERHEAD: u64 = 64;
-const TRACE_OVERHEAD: u64 = 416;
+/// memory; calibrated against resident memory with `examples/loadgen.rs fill` (one document
+/// per trace) and `examples/otlp_load.rs` (four per trace), rounded up.
+const DOC_OVERHEAD: u64 = 40;
+const TRACE_OVERHEAD: u64 = 384;
 
 /// Bounds of the memory store; whichever is reached first evicts the oldest traces.
 #[derive(Debug, Clone)]
