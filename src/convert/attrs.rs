@@ -142,3 +142,48 @@ pub fn string_list(v: Option<&AnyValue>) -> Vec<&str> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(k: &str, v: &str) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(V::StringValue(v.into())),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lookups_find_the_last_copy_and_removal_takes_every_copy() {
+        for n in [3, 39, 41, 120] {
+            let mut kvs: Vec<KeyValue> = (0..n).map(|i| kv(&format!("k.{i}"), "v")).collect();
+            kvs.push(kv("dup", "first"));
+            kvs.push(kv("http.method", "GET"));
+            kvs.push(kv("dup", "last"));
+            let mut a = Attrs::new(&kvs);
+            assert_eq!(a.str("dup"), Some("last"), "{n} attributes");
+            assert_eq!(a.str("http.method"), Some("GET"));
+            for i in 0..n {
+                assert!(a.has(&format!("k.{i}")), "{n} attributes: k.{i}");
+            }
+            assert!(!a.has("k.absent") && !a.has("") && !a.has("http.methods"));
+            a.remove("dup");
+            assert!(a.iter().all(|kv| kv.key != "dup"));
+            assert_eq!(a.iter().count(), n + 1);
+            a.restore("dup");
+            assert_eq!(a.iter().filter(|kv| kv.key == "dup").count(), 2);
+        }
+    }
+
+    #[test]
+    fn hidden_keys_are_absent() {
+        let kvs = vec![kv("aws.remote.service", "x"), kv("name", "y")];
+        let a = Attrs::without(&kvs, &["aws.remote.service"]);
+        assert!(!a.has("aws.remote.service"));
+        assert_eq!(a.iter().count(), 1);
+    }
+}
