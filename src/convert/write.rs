@@ -40,67 +40,49 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
-/// Whether any of the eight bytes of `w` is a control character, `"` or `\\` (the classic
-/// "has a byte less than n" and "has a zero byte" word tricks).
-fn needs_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    control | zero_byte(w ^ (ONES * b'"' as u64)) | zero_byte(w ^ (ONES * b'\\' as u64)) != 0
-}
-
 impl Json {
     fn raw(&mut self, s: &str) {
         self.0.push_str(s);
     }
 
     fn str(&mut self, s: &str) {
+        self.0.push('"');
+        self.escaped(s);
+        self.0.push('"');
+    }
+
+    /// `s` escaped as the inside of a JSON string.
+    fn escaped(&mut self, s: &str) {
         let out = &mut self.0;
-        out.push('"');
         let bytes = s.as_bytes();
         // Without an early exit this check compiles to vector instructions; most strings pass.
-        let clean = !bytes
-            .iter()
-            .fold(false, |acc, &b| acc | (b < 0x20) | (b == b'"') | (b == b'\\'));
+        let clean = !bytes.iter().fold(false, |acc, &b| {
+            acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
         if clean {
             out.push_str(s);
-            out.push('"');
             return;
         }
         let mut start = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            // Most text needs no escape: skip it eight bytes at a time.
-            if let Some(word) = bytes.get(i..i + 8) {
-                if !needs_escape(u64::from_le_bytes(word.try_into().expect("eight bytes"))) {
-                    i += 8;
-                    continue;
-                }
+        for (i, &b) in bytes.iter().enumerate() {
+            let e = ESCAPE[b as usize];
+            if e == 0 {
+                continue;
             }
-            let end = (i + 8).min(bytes.len());
-            while i < end {
-                let b = bytes[i];
-                let e = ESCAPE[b as usize];
-                if e != 0 {
-                    // Every escaped byte is ASCII, so `i` is a character boundary.
-                    out.push_str(&s[start..i]);
-                    out.push('\\');
-                    if e == b'u' {
-                        const HEX: &[u8; 16] = b"0123456789abcdef";
-                        out.push_str("u00");
-                        out.push(HEX[(b >> 4) as usize] as char);
-                        out.push(HEX[(b & 0xf) as usize] as char);
-                    } else {
-                        out.push(e as char);
-                    }
-                    start = i + 1;
-                }
-                i += 1;
+            // Every escaped byte is ASCII, so `i` is a character boundary.
+            out.push_str(&s[start..i]);
+            out.push('\\');
+            if e == b'u' {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("u00");
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 0xf) as usize] as char);
+            } else {
+                out.push(e as char);
             }
+            start = i + 1;
         }
         out.push_str(&s[start..]);
-        out.push('"');
     }
 
     fn opt_str(&mut self, s: Option<&str>) {
@@ -264,12 +246,7 @@ impl Json {
         o.key("trace_id").str(&l.trace_id);
         o.key("id").str(&l.id);
         if let Some(attrs) = &l.attributes {
-            let w = o.key("attributes");
-            let mut a = w.object();
-            for (k, v) in attrs {
-                a.dyn_key(k).meta(v)?;
-            }
-            a.end();
+            o.key("attributes").meta_object(attrs)?;
         }
         o.end();
         Ok(())
@@ -394,8 +371,11 @@ impl Json {
         let mut o = self.object();
         if let Some(sdk) = &x.sdk {
             let w = o.key("sdk");
-            // The two parts need no quoting between them, only each escaped.
-            w.str(&format!("{} for {}", sdk.0, sdk.1));
+            w.0.push('"');
+            w.escaped(sdk.0);
+            w.0.push_str(" for ");
+            w.escaped(sdk.1);
+            w.0.push('"');
         }
         o.str_if("sdk_version", x.sdk_version);
         o.key("auto_instrumentation").bool(x.auto_instrumentation);
@@ -425,12 +405,20 @@ impl Json {
     fn metadata(&mut self, m: &Metadata<'_>) -> Result<(), String> {
         let mut o = self.object();
         for (ns, values) in m {
-            let w = o.dyn_key(ns);
-            let mut n = w.object();
-            for (k, v) in values {
-                n.dyn_key(k).meta(v)?;
-            }
-            n.end();
+            o.dyn_key(ns).meta_object(values)?;
+        }
+        o.end();
+        Ok(())
+    }
+
+    /// An object of metadata values: a namespace, or a link's attributes.
+    fn meta_object<'m, 'v: 'm, K: AsRef<str> + 'm>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'m K, &'m Meta<'v>)>,
+    ) -> Result<(), String> {
+        let mut o = self.object();
+        for (k, v) in entries {
+            o.dyn_key(k.as_ref()).meta(v)?;
         }
         o.end();
         Ok(())
