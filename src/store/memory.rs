@@ -435,10 +435,47 @@ impl MemStore {
         for d in &e.docs {
             shard.blocks.release(d.text, &mut held);
         }
-        // `held` is zero or negative: releasing only frees.
-        self.packed.fetch_sub(held.unsigned_abs(), Relaxed);
-        self.bytes.fetch_sub(held.unsigned_abs(), Relaxed);
+        self.add_held(held);
         Some(e)
+    }
+
+    /// Counts a change in the bytes the blocks hold.
+    fn add_held(&self, held: i64) {
+        if held >= 0 {
+            self.packed.fetch_add(held as u64, Relaxed);
+            self.bytes.fetch_add(held as u64, Relaxed);
+        } else {
+            self.packed.fetch_sub(held.unsigned_abs(), Relaxed);
+            self.bytes.fetch_sub(held.unsigned_abs(), Relaxed);
+        }
+    }
+
+    /// When the shard's blocks hold more than twice the text still live in them, moves the
+    /// live documents out of the mostly dead blocks, which then go. Called with the shard
+    /// locked, after documents were released.
+    fn compact(&self, shard: &mut Shard) {
+        if !shard.blocks.wants_compaction() {
+            return;
+        }
+        let Shard { traces, blocks, .. } = shard;
+        let mut moves: Vec<(u32, Key, usize)> = Vec::new();
+        for (key, e) in traces.iter() {
+            for (i, d) in e.docs.iter().enumerate() {
+                if blocks.sparse(d.text) {
+                    moves.push((Blocks::block_of(d.text), *key, i));
+                }
+            }
+        }
+        // Block by block, so that each is unpacked once.
+        moves.sort_unstable_by_key(|m| m.0);
+        let mut held = 0;
+        let mut unpacker = Unpacker::default();
+        for (_, key, i) in moves {
+            if let Some(d) = traces.get_mut(&key).and_then(|e| e.docs.get_mut(i)) {
+                d.text = blocks.relocate(d.text, &mut held, &mut unpacker);
+            }
+        }
+        self.add_held(held);
     }
 
     /// Drops a removed trace from the counters (its blocks' bytes went in `remove_trace`).
@@ -489,6 +526,7 @@ impl MemStore {
             let removed = self
                 .oldest_in(&shard)
                 .and_then(|(_, pid, tid)| self.remove_trace(&mut shard, &(pid, tid)));
+            self.compact(&mut shard);
             self.publish_head(s, &shard);
             drop(shard);
             if let Some(e) = removed {
@@ -617,6 +655,8 @@ impl TraceStore for MemStore {
                     &mut terms,
                 );
             }
+            // Replaced documents leave dead text behind.
+            self.compact(&mut shard);
             self.publish_head(s, &shard);
         }
         let (links, arrived) = (
@@ -785,6 +825,7 @@ impl TraceStore for MemStore {
                 }
             }
             if !stale.is_empty() {
+                self.compact(&mut shard);
                 self.publish_head(s, &shard);
             }
         }

@@ -9,7 +9,10 @@
 //! block at hand.
 //!
 //! Each block counts its live documents and is freed when the last one is released. Bytes of
-//! documents released from a block that still holds live ones stay until the block goes.
+//! documents released from a block that still holds live ones stay until the block goes, so
+//! when the shard's blocks hold more than twice the text still live, the store moves the live
+//! documents out of the blocks that are mostly dead (`sparse`, `relocate`) and those blocks
+//! go: the work is paid for by the bytes that died first.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -57,9 +60,18 @@ enum Body {
 struct Block {
     body: Body,
     live: u32,
+    /// Raw bytes of the live documents.
+    live_raw: u32,
 }
 
 impl Block {
+    fn raw_len(&self) -> usize {
+        match &self.body {
+            Body::Open(raw) => raw.len(),
+            Body::Sealed(s) => s.raw_len as usize,
+        }
+    }
+
     fn held(&self) -> usize {
         match &self.body {
             Body::Open(raw) => raw.len(),
@@ -138,6 +150,9 @@ pub(super) struct Blocks {
     slots: Vec<Option<Block>>,
     free: Vec<u32>,
     open: Option<u32>,
+    /// Raw bytes of all blocks held, and of the live documents in them.
+    raw: usize,
+    live_raw: usize,
 }
 
 impl Blocks {
@@ -161,6 +176,7 @@ impl Blocks {
                 let block = Block {
                     body: Body::Open(Vec::with_capacity(BLOCK_BYTES.max(text.len()))),
                     live: 0,
+                    live_raw: 0,
                 };
                 let o = self.place(block);
                 self.open = Some(o);
@@ -170,6 +186,7 @@ impl Blocks {
         let Some(Block {
             body: Body::Open(raw),
             live,
+            live_raw,
         }) = &mut self.slots[o as usize]
         else {
             unreachable!("the open slot holds the open block");
@@ -177,6 +194,9 @@ impl Blocks {
         let offset = raw.len() as u32;
         raw.extend_from_slice(text);
         *live += 1;
+        *live_raw += text.len() as u32;
+        self.raw += text.len();
+        self.live_raw += text.len();
         *held += text.len() as i64;
         Loc {
             block: o,
@@ -222,10 +242,13 @@ impl Blocks {
             return;
         };
         block.live = block.live.saturating_sub(1);
+        block.live_raw = block.live_raw.saturating_sub(loc.len);
+        self.live_raw = self.live_raw.saturating_sub(loc.len as usize);
         if block.live > 0 {
             return;
         }
         *held -= block.held() as i64;
+        self.raw = self.raw.saturating_sub(block.raw_len());
         if self.open == Some(loc.block) {
             // Keep the open block's buffer for the next documents.
             if let Body::Open(raw) = &mut block.body {
@@ -235,6 +258,35 @@ impl Blocks {
             self.slots[loc.block as usize] = None;
             self.free.push(loc.block);
         }
+    }
+
+    /// Whether the blocks hold more than twice the text still live in them.
+    pub fn wants_compaction(&self) -> bool {
+        self.raw > 2 * self.live_raw + 2 * BLOCK_BYTES
+    }
+
+    /// Whether `loc` is in a sealed block that is mostly dead text.
+    pub fn sparse(&self, loc: Loc) -> bool {
+        self.open != Some(loc.block)
+            && self
+                .slots
+                .get(loc.block as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|b| (b.live_raw as usize) * 2 < b.raw_len())
+    }
+
+    /// Moves a document's text to the open block; returns where it is now.
+    pub fn relocate(&mut self, loc: Loc, held: &mut i64, unpacker: &mut Unpacker) -> Loc {
+        let text = self.text(loc);
+        let bytes = unpacker.bytes(&text).to_vec();
+        let moved = self.append(&bytes, held);
+        self.release(loc, held);
+        moved
+    }
+
+    /// The block a text is in, to group relocations by block.
+    pub fn block_of(loc: Loc) -> u32 {
+        loc.block
     }
 
     pub fn text(&self, loc: Loc) -> Text {
@@ -335,6 +387,50 @@ mod tests {
         for l in &locs[in_first.len()..] {
             b.release(*l, &mut held);
         }
+    }
+
+    #[test]
+    fn live_documents_move_out_of_mostly_dead_blocks() {
+        let mut b = Blocks::default();
+        let mut held = 0;
+        let mut locs: Vec<(Loc, String)> = (0..6000)
+            .map(|i| {
+                let d = doc(i);
+                (b.append(d.as_bytes(), &mut held), d)
+            })
+            .collect();
+        assert!(!b.wants_compaction());
+        // Four documents in five die, spread over every block.
+        let mut kept = Vec::new();
+        for (i, (loc, d)) in locs.drain(..).enumerate() {
+            if i % 5 == 0 {
+                kept.push((loc, d));
+            } else {
+                b.release(loc, &mut held);
+            }
+        }
+        assert!(b.wants_compaction());
+        let before = b.raw;
+        let mut u = Unpacker::default();
+        for (loc, _) in kept.iter_mut() {
+            if b.sparse(*loc) {
+                *loc = b.relocate(*loc, &mut held, &mut u);
+            }
+        }
+        assert!(!b.wants_compaction());
+        assert!(
+            b.raw * 2 < before,
+            "dead blocks went: {} of {before}",
+            b.raw
+        );
+        for (loc, d) in &kept {
+            assert_eq!(u.string(&b.text(*loc)), *d);
+        }
+        for (loc, _) in kept {
+            b.release(loc, &mut held);
+        }
+        assert_eq!(held, 0);
+        assert_eq!((b.raw, b.live_raw), (0, 0));
     }
 
     #[test]
