@@ -450,8 +450,8 @@ impl MemStore {
         }
     }
 
-    /// When the shard's blocks hold more than twice the text still live in them, moves the
-    /// live documents out of the mostly dead blocks, which then go. Called with the shard
+    /// When the shard's sealed blocks hold more dead text than live, moves the live
+    /// documents out of the mostly dead blocks, which then go. Called with the shard
     /// locked, after documents were released.
     fn compact(&self, shard: &mut Shard) {
         if !shard.blocks.wants_compaction() {

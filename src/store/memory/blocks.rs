@@ -260,9 +260,17 @@ impl Blocks {
         }
     }
 
-    /// Whether the blocks hold more than twice the text still live in them.
+    /// Whether the sealed blocks hold more dead text than live (and a quarter block more):
+    /// moving the live text out of the mostly dead ones then frees more than it copies. The
+    /// open block is left out, since moving text cannot empty it.
     pub fn wants_compaction(&self) -> bool {
-        self.raw > 2 * self.live_raw + 2 * BLOCK_BYTES
+        let (open_raw, open_live) = self
+            .open
+            .and_then(|o| self.slots[o as usize].as_ref())
+            .map_or((0, 0), |b| (b.raw_len(), b.live_raw as usize));
+        let raw = self.raw.saturating_sub(open_raw);
+        let live = self.live_raw.saturating_sub(open_live);
+        raw.saturating_sub(live) > live + BLOCK_BYTES / 4
     }
 
     /// Whether `loc` is in a sealed block that is mostly dead text.
