@@ -324,19 +324,19 @@ impl Json {
             o.key("ecs").ecs(e);
         }
         if let Some(e) = &a.ec2 {
-            let mut c = o.key("ec2").object();
-            c.key("instance_id").opt_str(e.instance_id);
-            c.key("availability_zone").opt_str(e.availability_zone);
-            c.key("instance_size").opt_str(e.instance_size);
-            c.key("ami_id").opt_str(e.ami_id);
-            c.end();
+            o.key("ec2").nullable_strings(&[
+                ("instance_id", e.instance_id),
+                ("availability_zone", e.availability_zone),
+                ("instance_size", e.instance_size),
+                ("ami_id", e.ami_id),
+            ]);
         }
         if let Some(e) = &a.eks {
-            let mut k = o.key("eks").object();
-            k.key("cluster_name").opt_str(e.cluster_name);
-            k.key("pod").opt_str(e.pod);
-            k.key("container_id").opt_str(e.container_id);
-            k.end();
+            o.key("eks").nullable_strings(&[
+                ("cluster_name", e.cluster_name),
+                ("pod", e.pod),
+                ("container_id", e.container_id),
+            ]);
         }
         o.key("xray").xray(&a.xray);
         o.str_if("account_id", a.account_id);
@@ -355,15 +355,33 @@ impl Json {
     }
 
     fn ecs(&mut self, e: &Ecs<'_>) {
+        self.present_strings(&[
+            ("container", e.container),
+            ("container_id", e.container_id),
+            ("task_arn", e.task_arn),
+            ("task_family", e.task_family),
+            ("cluster_arn", e.cluster_arn),
+            ("container_arn", e.container_arn),
+            ("availability_zone", e.availability_zone),
+            ("launch_type", e.launch_type),
+        ]);
+    }
+
+    /// An object of string fields, `null` where absent.
+    fn nullable_strings(&mut self, fields: &[(&'static str, Option<&str>)]) {
         let mut o = self.object();
-        o.str_if("container", e.container);
-        o.str_if("container_id", e.container_id);
-        o.str_if("task_arn", e.task_arn);
-        o.str_if("task_family", e.task_family);
-        o.str_if("cluster_arn", e.cluster_arn);
-        o.str_if("container_arn", e.container_arn);
-        o.str_if("availability_zone", e.availability_zone);
-        o.str_if("launch_type", e.launch_type);
+        for (k, v) in fields {
+            o.key(k).opt_str(*v);
+        }
+        o.end();
+    }
+
+    /// An object of the string fields that are present.
+    fn present_strings(&mut self, fields: &[(&'static str, Option<&str>)]) {
+        let mut o = self.object();
+        for (k, v) in fields {
+            o.str_if(k, *v);
+        }
         o.end();
     }
 
@@ -383,13 +401,13 @@ impl Json {
     }
 
     fn sql(&mut self, s: &Sql<'_>) {
-        let mut o = self.object();
-        o.str_if("connection_string", s.connection_string.as_deref());
-        o.str_if("url", s.url);
-        o.str_if("sanitized_query", s.sanitized_query);
-        o.str_if("database_type", s.database_type);
-        o.str_if("user", s.user);
-        o.end();
+        self.present_strings(&[
+            ("connection_string", s.connection_string.as_deref()),
+            ("url", s.url),
+            ("sanitized_query", s.sanitized_query),
+            ("database_type", s.database_type),
+            ("user", s.user),
+        ]);
     }
 
     fn primitive(&mut self, p: Primitive<'_>) -> Result<(), String> {

@@ -458,11 +458,11 @@ impl MemStore {
             return;
         }
         let Shard { traces, blocks, .. } = shard;
-        let mut moves: Vec<(u32, Key, usize)> = Vec::new();
+        let mut moves: Vec<(Loc, Key, usize)> = Vec::new();
         for (key, e) in traces.iter() {
             for (i, d) in e.docs.iter().enumerate() {
                 if blocks.sparse(d.text) {
-                    moves.push((Blocks::block_of(d.text), *key, i));
+                    moves.push((d.text, *key, i));
                 }
             }
         }

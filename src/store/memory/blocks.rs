@@ -23,7 +23,8 @@ const BLOCK_BYTES: usize = 64 * 1024;
 const LEVEL: i32 = 1;
 
 /// Where a document's text is: a block slot, and the span of the text in the block's raw bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered by block first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Loc {
     block: u32,
     offset: u32,
@@ -290,11 +291,6 @@ impl Blocks {
         let moved = self.append(&bytes, held);
         self.release(loc, held);
         moved
-    }
-
-    /// The block a text is in, to group relocations by block.
-    pub fn block_of(loc: Loc) -> u32 {
-        loc.block
     }
 
     pub fn text(&self, loc: Loc) -> Text {
