@@ -10,8 +10,8 @@
 //! Each request holds 128 traces of 4 spans: a SERVER span with HTTP attributes, an AWS SDK
 //! DynamoDB CLIENT span, a PostgreSQL CLIENT span, and an INTERNAL span with an exception
 //! event; ~10 attributes each. Requests are encoded once; each send patches fresh trace IDs
-//! into the encoded bytes, so the generator spends little of the shared CPU and every request
-//! stores new traces. Reports acknowledged spans per second, Export latency p50/p99, and, with
+//! and timestamps into the encoded bytes, so the generator spends little of the shared CPU,
+//! every request stores new traces, and span times advance with the clock as an SDK's do. Reports acknowledged spans per second, Export latency p50/p99, and, with
 //! `--xray URL`, the documents the gateway's store gained (its `/health`).
 
 use bytes::{Buf, BufMut, Bytes};
@@ -77,14 +77,54 @@ fn args() -> Args {
     a
 }
 
-/// An encoded request and where its trace IDs sit in it.
+/// An encoded request and where its trace IDs and timestamps sit in it.
 struct Encoded {
     bytes: Vec<u8>,
     trace_id_offsets: Vec<usize>,
+    /// The clock reading the template's times were made from.
+    base_nanos: u64,
+    time_offsets: Vec<usize>,
 }
 
-fn encode(req: &ExportTraceServiceRequest) -> Encoded {
+/// Where the template's span and event times sit in its encoding: fixed64 fields
+/// (`start_time_unix_nano` 7, `end_time_unix_nano` 8, event `time_unix_nano` 1) whose values
+/// are among the template's times.
+fn time_offsets(req: &ExportTraceServiceRequest, bytes: &[u8]) -> Vec<usize> {
+    let spans = req
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans);
+    let mut times = std::collections::HashSet::new();
+    let mut expected = 0;
+    for s in spans {
+        times.extend([s.start_time_unix_nano, s.end_time_unix_nano]);
+        times.extend(s.events.iter().map(|e| e.time_unix_nano));
+        expected += 2 + s.events.len();
+    }
+    const TAGS: [u8; 3] = [7 << 3 | 1, 8 << 3 | 1, 1 << 3 | 1];
+    let mut offsets = Vec::new();
+    let mut i = 0;
+    while i + 9 <= bytes.len() {
+        let value = u64::from_le_bytes(bytes[i + 1..i + 9].try_into().unwrap());
+        if TAGS.contains(&bytes[i]) && times.contains(&value) {
+            offsets.push(i + 1);
+            i += 9;
+        } else {
+            i += 1;
+        }
+    }
+    assert_eq!(
+        offsets.len(),
+        expected,
+        "every span and event time is found"
+    );
+    offsets
+}
+
+fn encode(req: &ExportTraceServiceRequest, base_nanos: u64) -> Encoded {
     let bytes = req.encode_to_vec();
+    let time_offsets = time_offsets(req, &bytes);
     let trace_id_offsets = bytes
         .windows(MARKER.len())
         .enumerate()
@@ -99,16 +139,24 @@ fn encode(req: &ExportTraceServiceRequest) -> Encoded {
     Encoded {
         bytes,
         trace_id_offsets,
+        base_nanos,
+        time_offsets,
     }
 }
 
-/// A copy of the request with fresh trace IDs: this second's epoch and a unique rest.
+/// A copy of the request with fresh trace IDs (this second's epoch and a unique rest) and
+/// its times moved forward by the time since the template was made.
 fn fresh(enc: &Encoded, seq: u64, salt: u64) -> Bytes {
     let mut b = enc.bytes.clone();
-    let epoch = SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0);
+        .unwrap_or_default();
+    let epoch = now.as_secs() as u32;
+    let shift = (now.as_nanos() as u64).saturating_sub(enc.base_nanos);
+    for off in &enc.time_offsets {
+        let t = u64::from_le_bytes(b[*off..*off + 8].try_into().unwrap());
+        b[*off..*off + 8].copy_from_slice(&(t + shift).to_le_bytes());
+    }
     for (n, off) in enc.trace_id_offsets.iter().enumerate() {
         let trace = (n / SPANS_PER_TRACE) as u64;
         b[*off..*off + 4].copy_from_slice(&epoch.to_be_bytes());
@@ -231,7 +279,7 @@ async fn run(a: Args) {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    let enc = Arc::new(encode(&template(now)));
+    let enc = Arc::new(encode(&template(now), now));
     println!(
         "request: {} spans, {} bytes encoded",
         TRACES_PER_REQUEST * SPANS_PER_TRACE,
