@@ -5,15 +5,14 @@
 //!
 //! Documents are kept as received, in per-shard blocks packed with zstd (`blocks`). Each trace
 //! keeps its summary, recomputed from its documents whenever a batch changes it: a few hot fields
-//! unpacked (what broad filters and every scan need) and the whole summary encoded and packed,
-//! decoded only for filters that need detail and for the results returned. Queries never parse
-//! stored JSON.
+//! unpacked (what broad filters and every scan need) and the whole summary encoded into the
+//! shard's summary blocks, decoded only for filters that need detail and for the results
+//! returned. Queries never parse stored JSON.
 
 mod blocks;
 mod postings;
 mod scan;
 
-use super::packing::{Packer, Packing, SUMMARY_SEED};
 use super::{
     IngestDoc, Partition, StoreError, StoreStats, StoredDocument, StoredTrace, SummaryPage,
     SummaryQuery, TraceStore,
@@ -33,12 +32,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 const SHARDS: usize = 64;
-/// Memory a stored document and a trace take beyond their blocks' bytes and their packed
-/// summary (entries, indexes, allocator rounding), so that the accounted size follows resident
+/// Memory a stored document and a trace take beyond their blocks' bytes (entries, indexes,
+/// allocator rounding), so that the accounted size follows resident
 /// memory; calibrated against resident memory with `examples/loadgen.rs fill` (one document
 /// per trace) and `examples/otlp_load.rs` (four per trace), rounded up.
 const DOC_OVERHEAD: u64 = 40;
-const TRACE_OVERHEAD: u64 = 384;
+const TRACE_OVERHEAD: u64 = 368;
 
 /// Bounds of the memory store; whichever is reached first evicts the oldest traces.
 #[derive(Debug, Clone)]
@@ -95,10 +94,8 @@ impl Doc {
 struct TraceEntry {
     docs: Vec<Doc>,
     hot: Hot,
-    summary_packing: Packing,
-    summary_len: u32,
-    /// The whole summary, encoded (`TraceSummary::encode`) and packed.
-    summary: Box<[u8]>,
+    /// The whole summary, encoded (`TraceSummary::encode`), in the shard's summary blocks.
+    summary: Option<Loc>,
     revision: u32,
     ordinal: u32,
     raw_bytes: u64,
@@ -116,15 +113,17 @@ impl TraceEntry {
         self.hot.last
     }
 
-    /// The whole summary (the hot fields alone if it cannot be read back).
-    fn full(&self, packer: &Packer) -> TraceSummary {
-        let bytes = packer.unpack(
-            self.summary_packing,
-            &self.summary,
-            self.summary_len as usize,
-        );
-        TraceSummary::decode(&bytes).unwrap_or_else(|| TraceSummary::from_hot(&self.hot))
+    /// The whole summary, read under the shard's lock (the hot fields alone if it cannot be
+    /// read back).
+    fn full(&self, summaries: &Blocks, unpacker: &mut Unpacker) -> TraceSummary {
+        let text = self.summary.map(|loc| summaries.text(loc));
+        summary_from(text.as_ref(), unpacker).unwrap_or_else(|| TraceSummary::from_hot(&self.hot))
     }
+}
+
+/// Decodes a summary's text, read under the lock and perhaps unpacked after it.
+fn summary_from(text: Option<&Text>, unpacker: &mut Unpacker) -> Option<TraceSummary> {
+    TraceSummary::decode(unpacker.bytes(text?))
 }
 
 type Key = (u16, TraceId);
@@ -136,7 +135,10 @@ struct Shard {
     by_start: BTreeSet<IndexKey>,
     by_last: BTreeSet<IndexKey>,
     postings: Postings,
+    /// Document texts.
     blocks: Blocks,
+    /// Encoded trace summaries, apart from the documents so that scans unpack only these.
+    summaries: Blocks,
 }
 
 /// A span link waiting to be resolved: the linking entity's service and start, and the span
@@ -184,7 +186,6 @@ pub struct MemStore {
     pending_count: AtomicU64,
     limits: Limits,
     clock: Arc<dyn Clock>,
-    summary_packer: Packer,
     traces: AtomicU64,
     docs: AtomicU64,
     bytes: AtomicU64,
@@ -204,7 +205,7 @@ fn minute(t: Micros) -> i64 {
 
 /// What a trace counts against `max_bytes` besides its documents' share of the blocks.
 fn fixed_size(e: &TraceEntry) -> u64 {
-    e.summary.len() as u64 + e.docs.len() as u64 * DOC_OVERHEAD + TRACE_OVERHEAD
+    e.docs.len() as u64 * DOC_OVERHEAD + TRACE_OVERHEAD
 }
 
 impl MemStore {
@@ -219,7 +220,6 @@ impl MemStore {
             pending_count: AtomicU64::new(0),
             limits,
             clock,
-            summary_packer: Packer::new(SUMMARY_SEED),
             traces: AtomicU64::new(0),
             docs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -265,14 +265,13 @@ impl MemStore {
             by_last,
             postings,
             blocks,
+            summaries,
         } = shard;
         let entry = traces.entry(key).or_insert_with(|| {
             Box::new(TraceEntry {
                 docs: Vec::new(),
                 hot: Hot::default(),
-                summary_packing: Packing::Raw,
-                summary_len: 0,
-                summary: Box::default(),
+                summary: None,
                 revision: 0,
                 ordinal: u32::MAX,
                 raw_bytes: 0,
@@ -280,7 +279,6 @@ impl MemStore {
                 limit_exceeded: false,
             })
         });
-        let summary_before = entry.summary.len() as i64;
         let fixed_before = if is_new { 0 } else { fixed_size(entry) as i64 };
         // Bytes the shard's blocks gain or free.
         let mut held = 0i64;
@@ -354,7 +352,7 @@ impl MemStore {
             old_terms.clear();
             None
         } else {
-            let old = entry.full(&self.summary_packer);
+            let old = entry.full(summaries, &mut Unpacker::default());
             index_terms(&old, old_terms);
             delta
                 .graph
@@ -385,15 +383,12 @@ impl MemStore {
             .contribute(&summary, 1);
         index_terms(&summary, new_terms);
         postings.update(entry.ordinal, old_terms, new_terms);
-        let encoded = summary.encode();
-        let (packing, packed) = self.summary_packer.pack(&encoded);
-        (
-            entry.hot,
-            entry.summary_packing,
-            entry.summary_len,
-            entry.summary,
-        ) = (summary.hot(), packing, encoded.len() as u32, packed);
-        delta.packed += held + entry.summary.len() as i64 - summary_before;
+        if let Some(old) = entry.summary {
+            summaries.release(old, &mut held);
+        }
+        entry.summary = Some(summaries.append(&summary.encode(), &mut held));
+        entry.hot = summary.hot();
+        delta.packed += held;
         delta.bytes += held + fixed_size(entry) as i64 - fixed_before;
         entry.revision += 1;
         entry.received = now;
@@ -415,12 +410,19 @@ impl MemStore {
         }
     }
 
-    fn remove_trace(&self, shard: &mut Shard, key: &Key) -> Option<Box<TraceEntry>> {
+    /// Takes a trace out of its shard; `unpacker` reads its summary (removals in start order
+    /// read the same summary blocks one after another).
+    fn remove_trace(
+        &self,
+        shard: &mut Shard,
+        key: &Key,
+        unpacker: &mut Unpacker,
+    ) -> Option<Box<TraceEntry>> {
         let e = shard.traces.remove(key)?;
         shard.by_start.remove(&(key.0, e.start(), key.1));
         shard.by_last.remove(&(key.0, e.last(), key.1));
         let mut terms = Vec::new();
-        let summary = e.full(&self.summary_packer);
+        let summary = e.full(&shard.summaries, unpacker);
         index_terms(&summary, &mut terms);
         let mut graphs = self.graphs.lock();
         if let Some(g) = graphs.get_mut(&(key.0, minute(summary.start))) {
@@ -434,6 +436,9 @@ impl MemStore {
         let mut held = 0i64;
         for d in &e.docs {
             shard.blocks.release(d.text, &mut held);
+        }
+        if let Some(loc) = e.summary {
+            shard.summaries.release(loc, &mut held);
         }
         self.add_held(held);
         Some(e)
@@ -450,37 +455,48 @@ impl MemStore {
         }
     }
 
-    /// When the shard's sealed blocks hold more dead text than live, moves the live
-    /// documents out of the mostly dead blocks, which then go. Called with the shard
-    /// locked, after documents were released.
+    /// When the shard's sealed document or summary blocks hold more dead text than live, moves
+    /// the live texts out of the mostly dead blocks, which then go. Called with the shard
+    /// locked, after texts were released.
     fn compact(&self, shard: &mut Shard) {
-        if !shard.blocks.wants_compaction() {
-            return;
-        }
-        let Shard { traces, blocks, .. } = shard;
-        let mut moves: Vec<(Loc, Key, usize)> = Vec::new();
-        for (key, e) in traces.iter() {
-            for (i, d) in e.docs.iter().enumerate() {
-                if blocks.sparse(d.text) {
-                    moves.push((d.text, *key, i));
+        let Shard {
+            traces,
+            blocks,
+            summaries,
+            ..
+        } = shard;
+        let mut held = 0;
+        if blocks.wants_compaction() {
+            let mut moves: Vec<(Loc, Key, usize)> = Vec::new();
+            for (key, e) in traces.iter() {
+                for (i, d) in e.docs.iter().enumerate() {
+                    if blocks.sparse(d.text) {
+                        moves.push((d.text, *key, i));
+                    }
                 }
             }
+            relocate(blocks, traces, moves, &mut held, |e, i| {
+                e.docs.get_mut(i).map(|d| &mut d.text)
+            });
         }
-        // Block by block, so that each is unpacked once.
-        moves.sort_unstable_by_key(|m| m.0);
-        let mut held = 0;
-        let mut unpacker = Unpacker::default();
-        for (_, key, i) in moves {
-            if let Some(d) = traces.get_mut(&key).and_then(|e| e.docs.get_mut(i)) {
-                d.text = blocks.relocate(d.text, &mut held, &mut unpacker);
-            }
+        if summaries.wants_compaction() {
+            let moves: Vec<(Loc, Key, usize)> = traces
+                .iter()
+                .filter_map(|(key, e)| {
+                    e.summary
+                        .filter(|l| summaries.sparse(*l))
+                        .map(|l| (l, *key, 0))
+                })
+                .collect();
+            relocate(summaries, traces, moves, &mut held, |e, _| {
+                e.summary.as_mut()
+            });
         }
         self.add_held(held);
     }
 
     /// Drops a removed trace from the counters (its blocks' bytes went in `remove_trace`).
     fn forget(&self, e: &TraceEntry) {
-        self.packed.fetch_sub(e.summary.len() as u64, Relaxed);
         self.traces.fetch_sub(1, Relaxed);
         self.docs.fetch_sub(e.docs.len() as u64, Relaxed);
         self.bytes.fetch_sub(fixed_size(e), Relaxed);
@@ -509,6 +525,7 @@ impl MemStore {
 
     /// Evicts the oldest traces (by start) until both bounds hold.
     fn enforce_limits(&self) {
+        let mut unpacker = Unpacker::default();
         while self.traces.load(Relaxed) > self.limits.max_traces
             || self.bytes.load(Relaxed) > self.limits.max_bytes
         {
@@ -523,9 +540,9 @@ impl MemStore {
                 break;
             };
             let mut shard = self.shards[s].lock();
-            let removed = self
-                .oldest_in(&shard)
-                .and_then(|(_, pid, tid)| self.remove_trace(&mut shard, &(pid, tid)));
+            let removed = self.oldest_in(&shard).and_then(|(_, pid, tid)| {
+                self.remove_trace(&mut shard, &(pid, tid), &mut unpacker)
+            });
             self.compact(&mut shard);
             self.publish_head(s, &shard);
             drop(shard);
@@ -547,7 +564,7 @@ impl MemStore {
         shard
             .traces
             .get(&(pid, trace))?
-            .full(&self.summary_packer)
+            .full(&shard.summaries, &mut Unpacker::default())
             .span(span)
     }
 
@@ -745,7 +762,6 @@ impl TraceStore for MemStore {
             pid,
             q,
             self.limits.scan_budget_per_shard,
-            &self.summary_packer,
         ))
     }
 
@@ -794,12 +810,17 @@ impl TraceStore for MemStore {
         let Some(pid) = self.existing_partition(part) else {
             return Ok(Vec::new());
         };
+        let mut unpacker = Unpacker::default();
         Ok(ids
             .iter()
             .filter_map(|tid| {
                 let shard = self.shards[shard_of(tid)].lock();
                 let e = shard.traces.get(&(pid, *tid))?;
-                Some((*tid, Arc::new(e.full(&self.summary_packer))))
+                let (text, hot) = (e.summary.map(|l| shard.summaries.text(l)), e.hot);
+                drop(shard);
+                let summary = summary_from(text.as_ref(), &mut unpacker)
+                    .unwrap_or_else(|| TraceSummary::from_hot(&hot));
+                Some((*tid, Arc::new(summary)))
             })
             .collect())
     }
@@ -818,8 +839,9 @@ impl TraceStore for MemStore {
                 .filter(|(_, e)| e.received < cutoff)
                 .map(|(k, _)| *k)
                 .collect();
+            let mut unpacker = Unpacker::default();
             for k in &stale {
-                if let Some(e) = self.remove_trace(&mut shard, k) {
+                if let Some(e) = self.remove_trace(&mut shard, k, &mut unpacker) {
                     self.forget(&e);
                     dropped += 1;
                 }
@@ -839,6 +861,25 @@ impl TraceStore for MemStore {
             bytes: self.bytes.load(Relaxed),
             evicted_traces: self.evicted.load(Relaxed),
             packed_bytes: self.packed.load(Relaxed),
+        }
+    }
+}
+
+/// Moves the texts at `moves` (a location, its trace and which of the trace's texts) out of
+/// their blocks, block by block so that each is unpacked once, and records each new location
+/// where `slot` says the trace keeps it.
+fn relocate(
+    blocks: &mut Blocks,
+    traces: &mut FxHashMap<Key, Box<TraceEntry>>,
+    mut moves: Vec<(Loc, Key, usize)>,
+    held: &mut i64,
+    slot: fn(&mut TraceEntry, usize) -> Option<&mut Loc>,
+) {
+    moves.sort_unstable_by_key(|m| m.0);
+    let mut unpacker = Unpacker::default();
+    for (_, key, i) in moves {
+        if let Some(loc) = traces.get_mut(&key).and_then(|e| slot(e, i)) {
+            *loc = blocks.relocate(*loc, held, &mut unpacker);
         }
     }
 }

@@ -4,7 +4,6 @@
 
 pub mod control;
 pub mod memory;
-pub mod packing;
 
 use crate::model::segment::{Rejection, ValidDoc};
 use crate::model::selection::TraceFilter;

@@ -1,17 +1,18 @@
-//! Document text, kept in blocks of about 64 KB per shard.
+//! Stored texts (documents, and encoded trace summaries in blocks of their own), kept in
+//! blocks of about 64 KB per shard.
 //!
-//! A shard's newest documents are appended to its open block as they are. A full block is
-//! compressed as one zstd frame. Documents of one application repeat each other's bytes, so a
-//! block of them packs better than each document packed alone with a dictionary, for a
-//! fraction of the CPU: a dictionary has to be searched again for every document, which made
-//! packing the largest single cost of ingest. Reading one document back unpacks its whole
-//! block (a few microseconds); readers that want several documents keep the last unpacked
-//! block at hand.
+//! A shard's newest texts are appended to its open block as they are. A full block is
+//! compressed as one zstd frame. Texts of one application repeat each other's bytes, so a
+//! block of them packs better than each text packed alone with a dictionary, for a fraction
+//! of the CPU: a dictionary has to be searched again for every text, and small texts pay for
+//! building entropy tables each time, which made packing the largest single cost of ingest.
+//! Reading one text back unpacks its whole block (a few microseconds); readers that want
+//! several texts keep the last unpacked block at hand.
 //!
-//! Each block counts its live documents and is freed when the last one is released. Bytes of
-//! documents released from a block that still holds live ones stay until the block goes, so
+//! Each block counts its live texts and is freed when the last one is released. Bytes of
+//! texts released from a block that still holds live ones stay until the block goes, so
 //! when the shard's blocks hold more than twice the text still live, the store moves the live
-//! documents out of the blocks that are mostly dead (`sparse`, `relocate`) and those blocks
+//! texts out of the blocks that are mostly dead (`sparse`, `relocate`) and those blocks
 //! go: the work is paid for by the bytes that died first.
 
 use std::cell::RefCell;

@@ -8,10 +8,10 @@
 //! page may then hold fewer results than it could, with `ApproximateTime` saying how far back
 //! the scan got.
 
-use super::{IndexKey, Shard, TraceEntry};
+use super::blocks::Unpacker;
+use super::{IndexKey, Shard, TraceEntry, summary_from};
 use crate::model::summary::TraceSummary;
 use crate::model::{Micros, TraceId};
-use crate::store::packing::Packer;
 use crate::store::{Cursor, SummaryItem, SummaryPage, SummaryQuery, TimeRangeType};
 use parking_lot::Mutex;
 use std::ops::Bound;
@@ -68,13 +68,7 @@ fn within(k: &IndexKey, lo: &IndexKey, hi: &Bound<IndexKey>) -> bool {
         }
 }
 
-fn scan_shard(
-    shard: &Shard,
-    pid: u16,
-    q: &SummaryQuery,
-    budget: usize,
-    packer: &Packer,
-) -> ShardResult {
+fn scan_shard(shard: &Shard, pid: u16, q: &SummaryQuery, budget: usize) -> ShardResult {
     let mut r = ShardResult {
         matches: Vec::new(),
         scanned: Vec::new(),
@@ -87,6 +81,8 @@ fn scan_shard(
         .sample_rate
         .map(|rate| (rate.clamp(0.0, 1.0) * u64::MAX as f64) as u64);
     let detail = q.filter.as_ref().is_some_and(|f| f.needs_detail());
+    // Summaries are read in time order, which is roughly the order of their blocks.
+    let unpacker = std::cell::RefCell::new(Unpacker::default());
     let key_of = |e: &TraceEntry| match q.range {
         TimeRangeType::TraceId => e.start(),
         _ => e.last(),
@@ -99,7 +95,7 @@ fn scan_shard(
         let sampled = threshold.is_none_or(|t| tid.mix64() <= t);
         let passes = || match &q.filter {
             None => true,
-            Some(f) if detail => f.matches(&e.full(packer)),
+            Some(f) if detail => f.matches(&e.full(&shard.summaries, &mut unpacker.borrow_mut())),
             Some(f) => f.matches(&TraceSummary::from_hot(&e.hot)),
         };
         if sampled && passes() {
@@ -160,13 +156,12 @@ pub(super) fn scan(
     pid: u16,
     q: &SummaryQuery,
     budget: usize,
-    packer: &Packer,
 ) -> SummaryPage {
     let mut matches = Vec::new();
     let mut scanned = Vec::new();
     let mut frontier: Option<Pos> = None;
     for shard in shards {
-        let r = scan_shard(&shard.lock(), pid, q, budget, packer);
+        let r = scan_shard(&shard.lock(), pid, q, budget);
         matches.extend(r.matches);
         scanned.extend(r.scanned);
         if let Some(s) = r.stopped_at {
@@ -195,14 +190,16 @@ pub(super) fn scan(
     };
     // Read the summaries of the page's traces only. A trace evicted since the scan drops out;
     // one updated since shows its newer summary.
+    let mut unpacker = Unpacker::default();
     for (key, trace_id) in matches {
         let shard = shards[super::shard_of(&trace_id)].lock();
         if let Some(e) = shard.traces.get(&(pid, trace_id)) {
-            let revision = e.revision;
-            let (packing, packed, len) = (e.summary_packing, e.summary.clone(), e.summary_len);
+            let (revision, hot) = (e.revision, e.hot);
+            let text = e.summary.map(|l| shard.summaries.text(l));
             drop(shard);
-            let bytes = packer.unpack(packing, &packed, len as usize);
-            let summary = Arc::new(TraceSummary::decode(&bytes).unwrap_or_default());
+            let summary = summary_from(text.as_ref(), &mut unpacker)
+                .unwrap_or_else(|| TraceSummary::from_hot(&hot));
+            let summary = Arc::new(summary);
             page.items.push(SummaryItem {
                 trace_id,
                 key,

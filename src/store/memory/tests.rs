@@ -255,6 +255,48 @@ async fn eviction_across_every_block_leaves_the_blocks_dense() {
 }
 
 #[tokio::test]
+async fn summaries_outlive_the_versions_that_replaced_them_around_them() {
+    let (s, _) = store(Limits::default());
+    // One in-progress trace rewritten over and over beside traces written once: the summary
+    // blocks of its shard fill with dead versions around a few live summaries.
+    let hot = |v: u32| {
+        format!(
+            r#"{{"name":"svc","id":"{:016x}","trace_id":"{}","start_time":50,"in_progress":true,"annotations":{{"v":{v}}}}}"#,
+            1u64 << 40,
+            tid(1 << 30)
+        )
+    };
+    let n = 3_000u32;
+    for i in 0..n {
+        let once = format!(
+            r#"{{"name":"svc","id":"{:016x}","trace_id":"{}","start_time":{},"end_time":9000,"annotations":{{"k":{i}}}}}"#,
+            i + 1,
+            tid(i),
+            100 + i
+        );
+        put(&s, &[once]).await;
+        for v in 0..8 {
+            put(&s, &[hot(i * 8 + v)]).await;
+        }
+    }
+    for shard in s.shards.iter() {
+        assert!(
+            !shard.lock().summaries.wants_compaction(),
+            "dead summary versions were left in place"
+        );
+    }
+    // Every summary still reads back whole, moved or not.
+    let found = all_pages(&s, "annotation.k >= 0").await;
+    assert_eq!(found.len(), n as usize);
+    let latest = s.summaries(&part(), &[id(1 << 30)]).await.unwrap();
+    let v = &latest[0].1.annotations[0].values[0].0;
+    assert_eq!(
+        *v,
+        crate::model::summary::Scalar::Number(f64::from(n * 8 - 1))
+    );
+}
+
+#[tokio::test]
 async fn retention_drops_traces_not_updated_within_it() {
     let (s, clock) = store(Limits {
         retention_micros: 10_000_000,
