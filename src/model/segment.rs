@@ -355,9 +355,8 @@ pub fn validate_entity(len: usize, entity: Entity<'_>) -> Result<ValidDoc<'_>, R
 }
 
 fn check_top(entity: Entity<'_>) -> Result<ValidDoc<'_>, Rejection> {
-    let raw_id = entity.id.as_deref().map(str::to_owned);
     let fail = |code: &'static str, message: String| Rejection {
-        id: raw_id.clone(),
+        id: entity.id.as_deref().map(str::to_owned),
         code,
         message,
     };

@@ -209,7 +209,8 @@ impl TraceSummary {
 
     /// A compact binary form (postcard) for storage.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+        // Most summaries fit: one allocation instead of a doubling series.
+        postcard::to_extend(self, Vec::with_capacity(512)).unwrap_or_default()
     }
 
     pub fn decode(bytes: &[u8]) -> Option<TraceSummary> {

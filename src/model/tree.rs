@@ -6,7 +6,6 @@ use super::ids::SegmentId;
 use super::intern::{self, Sid};
 use super::segment::{DocKind, Entity, ValidDoc};
 use super::time::{Micros, secs_to_micros};
-use rustc_hash::FxHashMap;
 
 pub struct Node<'d> {
     pub e: &'d Entity<'d>,
@@ -19,6 +18,8 @@ pub struct Node<'d> {
     pub children: Vec<usize>,
     /// The nearest segment at or above this node (not across a callee boundary).
     pub owner: Option<usize>,
+    /// A segment's service, interned once: summaries ask for it node after node.
+    sid: Option<Sid>,
 }
 
 impl Node<'_> {
@@ -62,6 +63,15 @@ pub fn aws_resource_type(e: &Entity<'_>) -> String {
     }
 }
 
+/// The service an entity reports as a segment.
+fn entity_service(e: &Entity<'_>) -> Sid {
+    intern::service(
+        e.name.as_deref().unwrap_or(""),
+        e.aws.as_ref().and_then(|a| a.account_id.as_deref()),
+        e.origin.as_deref(),
+    )
+}
+
 impl<'d> Tree<'d> {
     pub fn build(docs: &'d [&'d ValidDoc<'d>]) -> Tree<'d> {
         let mut nodes: Vec<Node<'d>> = Vec::new();
@@ -85,6 +95,7 @@ impl<'d> Tree<'d> {
                     parent,
                     children: Vec::new(),
                     owner: None,
+                    sid: is_segment.then(|| entity_service(e)),
                 });
                 if let Some(p) = parent {
                     nodes[p].children.push(idx);
@@ -96,13 +107,24 @@ impl<'d> Tree<'d> {
                 }
             }
         }
-        let by_id: FxHashMap<SegmentId, usize> = nodes
+        // Sorted rather than hashed: traces are mostly a handful of nodes. Of nodes sharing an
+        // id, the last one is the parent.
+        let mut by_id: Vec<(SegmentId, usize)> = nodes
             .iter()
             .enumerate()
             .filter_map(|(i, n)| Some((n.id?, i)))
             .collect();
+        by_id.sort_unstable();
+        let find = |id: &SegmentId| {
+            let after = by_id.partition_point(|(x, _)| x <= id);
+            after
+                .checked_sub(1)
+                .map(|at| by_id[at])
+                .filter(|(x, _)| x == id)
+                .map(|(_, i)| i)
+        };
         for (d, &root) in docs.iter().zip(&doc_roots) {
-            if let Some(&p) = d.parent_id.as_ref().and_then(|pid| by_id.get(pid)) {
+            if let Some(p) = d.parent_id.as_ref().and_then(find) {
                 if p != root && !is_ancestor(&nodes, root, p) {
                     nodes[root].parent = Some(p);
                     nodes[p].children.push(root);
@@ -128,12 +150,8 @@ impl<'d> Tree<'d> {
     }
 
     pub fn service_of(&self, seg: usize) -> Sid {
-        let e = self.nodes[seg].e;
-        intern::service(
-            e.name.as_deref().unwrap_or(""),
-            e.aws.as_ref().and_then(|a| a.account_id.as_deref()),
-            e.origin.as_deref(),
-        )
+        let n = &self.nodes[seg];
+        n.sid.unwrap_or_else(|| entity_service(n.e))
     }
 
     pub fn owner_service(&self, i: usize) -> Option<Sid> {
