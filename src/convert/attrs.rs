@@ -41,6 +41,11 @@ impl<'a> Attrs<'a> {
         self.kvs.is_empty()
     }
 
+    /// How many attributes there are, consumed or not.
+    pub fn len(&self) -> usize {
+        self.kvs.len()
+    }
+
     fn position(&self, key: &str) -> Option<usize> {
         if self.present & key_bit(key) == 0 || self.hidden.contains(&key) {
             return None;

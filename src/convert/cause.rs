@@ -2,7 +2,7 @@
 //! `HTTP request failure` events, or the span status message.
 
 use super::attrs::Attrs;
-use super::doc::{Cause, Exception};
+use super::doc::{Cause, Exception, SpanIdText};
 use super::stack;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -47,8 +47,8 @@ fn status_is_error(span: &Span) -> bool {
         .is_some_and(|s| s.code == StatusCode::Error as i32)
 }
 
-pub fn random_hex_id() -> String {
-    format!("{:016x}", crate::model::ids::random_u64())
+pub fn random_hex_id() -> SpanIdText {
+    crate::model::ids::SegmentId(crate::model::ids::random_u64()).text()
 }
 
 /// The cause; consumes `http.status_text` when the status message falls back on it.

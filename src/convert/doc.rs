@@ -69,10 +69,19 @@ impl<K: Serialize, V: Serialize> Serialize for Sorted<K, V> {
     }
 }
 
+/// A span or exception ID as documents carry it: 16 hex digits.
+pub type SpanIdText = crate::model::ids::IdText<16>;
+/// A trace ID in the X-Ray form.
+pub type TraceIdText = crate::model::ids::IdText<35>;
+
+fn id_or_empty<S: serde::Serializer>(id: &Option<SpanIdText>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(id.as_deref().unwrap_or(""))
+}
+
 #[derive(Serialize, Default)]
 pub struct Document<'a> {
     pub name: Option<Cow<'a, str>>,
-    pub id: String,
+    pub id: SpanIdText,
     pub start_time: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<Service<'a>>,
@@ -82,7 +91,7 @@ pub struct Document<'a> {
     pub user: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link<'a>>,
-    pub trace_id: String,
+    pub trace_id: TraceIdText,
     pub end_time: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<Http<'a>>,
@@ -100,7 +109,7 @@ pub struct Document<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent_id: Option<String>,
+    pub parent_id: Option<SpanIdText>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,8 +123,10 @@ pub struct Service<'a> {
 
 #[derive(Serialize)]
 pub struct Link<'a> {
-    pub trace_id: String,
-    pub id: String,
+    pub trace_id: TraceIdText,
+    /// Written as `""` when the link names no span, as the exporter does.
+    #[serde(serialize_with = "id_or_empty")]
+    pub id: Option<SpanIdText>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attributes: Option<BTreeMap<&'a str, Meta<'a>>>,
 }
@@ -154,14 +165,14 @@ pub struct Cause<'a> {
 
 #[derive(Serialize)]
 pub struct Exception<'a> {
-    pub id: String,
+    pub id: SpanIdText,
     pub message: Cow<'a, str>,
     #[serde(rename = "type")]
     pub kind: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
+    pub cause: Option<SpanIdText>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stack: Vec<Frame<'a>>,
 }

@@ -87,7 +87,7 @@ impl Document<'_> {
                     .iter()
                     .map(|l| m::Link {
                         trace_id: b(&l.trace_id),
-                        id: Some(Cow::Borrowed(l.id.as_str())),
+                        id: b(l.id.as_deref().unwrap_or("")),
                     })
                     .collect()
             }),

@@ -97,22 +97,30 @@ fn url(kind: SpanKind, a: &Attrs<'_>) -> String {
         )
     };
     let default_port = matches!((scheme, port), ("http", Some(80)) | ("https", Some(443)));
-    let port = port
-        .filter(|p| *p > 0 && !default_port)
-        .map(|p| format!(":{p}"))
-        .unwrap_or_default();
-    let mut path = a
+    let port = port.filter(|p| *p > 0 && !default_port);
+    let path = a
         .str("http.target")
         .or_else(|| a.str("url.path"))
-        .unwrap_or("/")
-        .to_owned();
-    if let Some(q) = a.str("url.query").filter(|q| !q.is_empty()) {
-        if !q.starts_with('?') {
-            path.push('?');
-        }
-        path.push_str(q);
+        .unwrap_or("/");
+    let query = a.str("url.query").filter(|q| !q.is_empty());
+    let mut url = String::with_capacity(
+        scheme.len() + host.len() + path.len() + query.map_or(0, str::len) + 30,
+    );
+    for part in [scheme, "://", host] {
+        url.push_str(part);
     }
-    format!("{scheme}://{host}{port}{path}")
+    if let Some(p) = port {
+        url.push(':');
+        url.push_str(itoa::Buffer::new().format(p));
+    }
+    url.push_str(path);
+    if let Some(q) = query {
+        if !q.starts_with('?') {
+            url.push('?');
+        }
+        url.push_str(q);
+    }
+    url
 }
 
 pub fn block<'a>(span: &'a Span, kind: SpanKind, a: &mut Attrs<'a>) -> Option<Http<'a>> {

@@ -48,8 +48,9 @@ pub fn fill<'a>(
     let index_all = opts.index_all_attributes;
     let mut annotations = Vec::new();
     let mut namespaces = Vec::new();
-    let mut default_ns = Vec::new();
-    for e in resource.unwrap_or(&[]) {
+    let resource = resource.unwrap_or(&[]);
+    let mut default_ns = Vec::with_capacity(resource.len() + a.len());
+    for e in resource {
         let primitive = Primitive::of(e.value);
         match primitive {
             Some(p) if index_all || indexed.contains(&e.key.as_str()) => {

@@ -20,9 +20,9 @@ mod stack;
 pub mod transit;
 mod write;
 
-use crate::model::ids::{TraceId, hex};
+use crate::model::ids::{SegmentId, TraceId, hex};
 use attrs::Attrs;
-use doc::{Document, Link, Meta, Service, Sql};
+use doc::{Document, Link, Meta, Service, SpanIdText, Sql, TraceIdText};
 use naming::{client_like, name, origin, remote_service_name};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -107,7 +107,7 @@ const MAX_SKEW_SECS: i64 = 300;
 
 /// `1-` + 8 hex digits + `-` + 24 hex digits of the 16-byte OTel trace ID; in strict mode the
 /// first four bytes must be a time within the exporter's window around `now_secs`.
-pub fn xray_trace_id(id: &[u8], strict: bool, now_secs: i64) -> Result<String, String> {
+pub fn xray_trace_id(id: &[u8], strict: bool, now_secs: i64) -> Result<TraceIdText, String> {
     if id.len() != 16 {
         return Err(format!("trace ID must be 16 bytes; got {} bytes", id.len()));
     }
@@ -127,18 +127,20 @@ pub fn xray_trace_id(id: &[u8], strict: bool, now_secs: i64) -> Result<String, S
     }
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(id);
-    Ok(TraceId(bytes).to_string())
+    Ok(TraceId(bytes).text())
 }
 
 /// A span ID in hex; empty or all-zero IDs are none.
-fn span_id(id: &[u8], what: &str) -> Result<Option<String>, String> {
+fn span_id(id: &[u8], what: &str) -> Result<Option<SpanIdText>, String> {
     if id.is_empty() || (id.len() == 8 && id.iter().all(|b| *b == 0)) {
         return Ok(None);
     }
     if id.len() != 8 {
         return Err(format!("{what} must be 8 bytes; got {} bytes", id.len()));
     }
-    Ok(Some(hex(id)))
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(id);
+    Ok(Some(SegmentId(u64::from_be_bytes(bytes)).text()))
 }
 
 const SQL_SYSTEMS: &[&str] = &[
@@ -198,7 +200,7 @@ fn links<'a>(span: &'a Span, strict: bool, now_secs: i64) -> Result<Vec<Link<'a>
             Ok(Link {
                 trace_id: xray_trace_id(&l.trace_id, strict, now_secs)
                     .map_err(|e| format!("link: {e}"))?,
-                id: span_id(&l.span_id, "link span ID")?.unwrap_or_default(),
+                id: span_id(&l.span_id, "link span ID")?,
                 attributes,
             })
         })
@@ -211,11 +213,11 @@ enum Variant<'s> {
     Plain,
     /// The dependency subsegment: parented to the new service segment.
     Dependency {
-        parent: &'s str,
+        parent: &'s SpanIdText,
     },
     /// The service segment: the new ID, remote attributes deleted.
     Service {
-        id: &'s str,
+        id: &'s SpanIdText,
     },
 }
 
@@ -241,10 +243,10 @@ fn make<'a>(
     let (id, hidden) = match variant {
         Variant::Plain => (own_id, &[][..]),
         Variant::Dependency { parent: p } => {
-            parent = Some(p.to_owned());
+            parent = Some(*p);
             (own_id, &[][..])
         }
-        Variant::Service { id } => (id.to_owned(), REMOTE_ATTRIBUTES),
+        Variant::Service { id } => (*id, REMOTE_ATTRIBUTES),
     };
     if span.end_time_unix_nano != 0 && span.end_time_unix_nano < span.start_time_unix_nano {
         return Err("span ends before it starts".into());
@@ -361,7 +363,7 @@ pub fn convert_span<'a>(
     let service_id = loop {
         let r = crate::model::ids::random_u64();
         if r != 0 {
-            break format!("{r:016x}");
+            break SegmentId(r).text();
         }
     };
     let mut dep = make(

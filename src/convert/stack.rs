@@ -32,7 +32,7 @@ fn chain<'a>(
     message: Cow<'a, str>,
 ) -> usize {
     let id = random_hex_id();
-    exceptions[cur].cause = Some(id.clone());
+    exceptions[cur].cause = Some(id);
     let remote = exceptions[cur].remote;
     exceptions.push(Exception {
         id,

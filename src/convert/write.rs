@@ -244,7 +244,7 @@ impl Json {
     fn link(&mut self, l: &Link<'_>) -> Result<(), String> {
         let mut o = self.object();
         o.key("trace_id").str(&l.trace_id);
-        o.key("id").str(&l.id);
+        o.key("id").str(l.id.as_deref().unwrap_or(""));
         if let Some(attrs) = &l.attributes {
             o.key("attributes").meta_object(attrs)?;
         }

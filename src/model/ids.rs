@@ -46,6 +46,56 @@ fn decode_hex_into(src: &[u8], dst: &mut [u8]) -> Option<()> {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+fn hex_into(dst: &mut [u8], bytes: &[u8]) {
+    for (pair, b) in dst.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[(b >> 4) as usize];
+        pair[1] = HEX[(b & 15) as usize];
+    }
+}
+
+/// The text of an ID (ASCII hex digits and dashes) kept inline rather than in a heap string:
+/// a converted span carries several.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct IdText<const N: usize>([u8; N]);
+
+impl<const N: usize> IdText<N> {
+    pub fn as_str(&self) -> &str {
+        // Only ever built from ASCII, so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> Default for IdText<N> {
+    fn default() -> Self {
+        IdText([b'0'; N])
+    }
+}
+
+impl<const N: usize> std::ops::Deref for IdText<N> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl<const N: usize> fmt::Display for IdText<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<const N: usize> fmt::Debug for IdText<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl<const N: usize> serde::Serialize for IdText<N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 fn push_hex(out: &mut String, bytes: &[u8]) {
     for b in bytes {
         out.push(HEX[(b >> 4) as usize] as char);
@@ -90,14 +140,20 @@ impl TraceId {
     }
 }
 
+impl TraceId {
+    /// The X-Ray form, `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`.
+    pub fn text(&self) -> IdText<35> {
+        let mut t = [b'-'; 35];
+        t[0] = b'1';
+        hex_into(&mut t[2..10], &self.0[..4]);
+        hex_into(&mut t[11..], &self.0[4..]);
+        IdText(t)
+    }
+}
+
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::with_capacity(35);
-        s.push_str("1-");
-        push_hex(&mut s, &self.0[..4]);
-        s.push('-');
-        push_hex(&mut s, &self.0[4..]);
-        f.write_str(&s)
+        f.write_str(self.text().as_str())
     }
 }
 
@@ -108,6 +164,13 @@ impl fmt::Debug for TraceId {
 }
 
 impl SegmentId {
+    /// 16 lowercase hex digits.
+    pub fn text(&self) -> IdText<16> {
+        let mut t = [0u8; 16];
+        hex_into(&mut t, &self.0.to_be_bytes());
+        IdText(t)
+    }
+
     pub fn parse(s: &str) -> Option<SegmentId> {
         let mut out = [0u8; 8];
         decode_hex_into(s.as_bytes(), &mut out)?;
@@ -117,9 +180,7 @@ impl SegmentId {
 
 impl fmt::Display for SegmentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::with_capacity(16);
-        push_hex(&mut s, &self.0.to_be_bytes());
-        f.write_str(&s)
+        f.write_str(self.text().as_str())
     }
 }
 

@@ -296,7 +296,7 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
     let mut annotations: Vec<(Sym, Values)> = Vec::new();
     let mut flags = 0;
 
-    let (mut spans, mut links) = (Vec::new(), Vec::new());
+    let (mut spans, mut links) = (Vec::with_capacity(tree.nodes.len()), Vec::new());
     for (i, n) in tree.nodes.iter().enumerate() {
         let e = n.e;
         let owner = tree.owner_service(i);

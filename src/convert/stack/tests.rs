@@ -2,7 +2,7 @@ use super::*;
 
 fn first(kind: &'static str, message: &'static str) -> Vec<Exception<'static>> {
     vec![Exception {
-        id: "0000000000000001".into(),
+        id: crate::model::SegmentId(1).text(),
         message: Cow::Borrowed(message),
         kind: Cow::Borrowed(kind),
         remote: Some(false),
