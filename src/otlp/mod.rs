@@ -3,7 +3,7 @@
 //! ingest as PutTraceSegments. One bad span is rejected on its own and counted in
 //! `partial_success`; an undecodable body is `INVALID_ARGUMENT` / 400 with a `google.rpc.Status`.
 
-use crate::convert::{Options, ResourceInfo, convert_span};
+use crate::convert::{Converted, Options, ResourceInfo, convert_span};
 use crate::ingest::ingest_checked;
 use crate::model::segment::validate_entity;
 use crate::model::time::Clock;
@@ -64,8 +64,9 @@ impl OtlpState {
     }
 }
 
-/// Documents stored per call to the store: enough to amortise its locking, few enough that the
-/// validated views (about a kilobyte each) stay in memory the allocator reuses.
+/// Spans converted and stored at a time: enough documents to amortise the store's locking,
+/// few enough that their documents and validated views (a few KB a span) are freed and reused
+/// chunk after chunk, instead of a whole request's worth being allocated and given back at once.
 const INGEST_CHUNK: usize = 128;
 
 pub enum ExportError {
@@ -107,50 +108,35 @@ async fn export_now(
         .iter()
         .map(|rs| ResourceInfo::new(rs.resource.as_ref(), &st.options))
         .collect();
-    let spans: usize = req
-        .resource_spans
-        .iter()
-        .flat_map(|rs| &rs.scope_spans)
-        .map(|ss| ss.spans.len())
-        .sum();
-    let mut docs = Vec::with_capacity(spans);
+    let mut refusals = Refusals::default();
+    let mut docs = Vec::with_capacity(INGEST_CHUNK + 1);
     // The span each document came from: a local-root span makes two documents, and a span
     // counts once as rejected however many of its documents were refused.
-    let mut origins = Vec::with_capacity(spans);
-    let mut rejected = 0i64;
-    let mut first_error = None;
+    let mut origins = Vec::with_capacity(INGEST_CHUNK + 1);
     let mut span_index = 0usize;
     for (rs, res) in req.resource_spans.iter().zip(&resources) {
-        for ss in &rs.scope_spans {
-            for span in &ss.spans {
-                match convert_span(span, res, &st.options, now_secs, &mut docs) {
-                    Ok(()) => origins.resize(docs.len(), span_index),
-                    Err(e) => {
-                        rejected += 1;
-                        first_error.get_or_insert(e);
-                    }
-                }
-                span_index += 1;
+        for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+            match convert_span(span, res, &st.options, now_secs, &mut docs) {
+                Ok(()) => origins.resize(docs.len(), span_index),
+                Err(e) => refusals.span(span_index, e),
+            }
+            span_index += 1;
+            // A span's documents always go to the store together.
+            if docs.len() >= INGEST_CHUNK {
+                store_chunk(st, part, &docs, &origins, &mut refusals).await?;
+                docs.clear();
+                origins.clear();
             }
         }
     }
-    let mut last_refused_span = None;
-    for (n, chunk) in docs.chunks(INGEST_CHUNK).enumerate() {
-        let checked = chunk.iter().map(|c| {
-            validate_entity(c.json.len(), c.entity()).map(|doc| IngestDoc { raw: &c.json, doc })
-        });
-        let refused = ingest_checked(st.store.as_ref(), part, checked)
-            .await
-            .map_err(|e| ExportError::Unavailable(e.to_string()))?;
-        for (i, r) in refused {
-            let span = origins[n * INGEST_CHUNK + i];
-            if last_refused_span != Some(span) {
-                rejected += 1;
-                last_refused_span = Some(span);
-            }
-            first_error.get_or_insert(r.message);
-        }
+    if !docs.is_empty() {
+        store_chunk(st, part, &docs, &origins, &mut refusals).await?;
     }
+    let Refusals {
+        rejected,
+        first_error,
+        ..
+    } = refusals;
     let partial_success = (rejected > 0).then(|| ExportTracePartialSuccess {
         rejected_spans: rejected,
         error_message: format!(
@@ -159,6 +145,44 @@ async fn export_now(
         ),
     });
     Ok(ExportTraceServiceResponse { partial_success })
+}
+
+/// The spans refused so far, each counted once, and the first reason.
+#[derive(Default)]
+struct Refusals {
+    rejected: i64,
+    first_error: Option<String>,
+    last_span: Option<usize>,
+}
+
+impl Refusals {
+    fn span(&mut self, span: usize, why: String) {
+        if self.last_span != Some(span) {
+            self.rejected += 1;
+            self.last_span = Some(span);
+        }
+        self.first_error.get_or_insert(why);
+    }
+}
+
+/// Validates and stores converted documents; `origins` gives each one's span.
+async fn store_chunk(
+    st: &OtlpState,
+    part: &Partition,
+    docs: &[Converted<'_>],
+    origins: &[usize],
+    refusals: &mut Refusals,
+) -> Result<(), ExportError> {
+    let checked = docs.iter().map(|c| {
+        validate_entity(c.json.len(), c.entity()).map(|doc| IngestDoc { raw: &c.json, doc })
+    });
+    let refused = ingest_checked(st.store.as_ref(), part, checked)
+        .await
+        .map_err(|e| ExportError::Unavailable(e.to_string()))?;
+    for (i, r) in refused {
+        refusals.span(origins[i], r.message);
+    }
+    Ok(())
 }
 
 pub struct Grpc(pub Arc<OtlpState>);
