@@ -6,8 +6,8 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Valu
 #[derive(Clone)]
 pub struct Attrs<'a> {
     kvs: &'a [KeyValue],
-    /// Bit i: attribute i was consumed by a rule (kept for name lookups, out of metadata).
-    consumed: Vec<bool>,
+    /// Which attributes a rule consumed (kept for name lookups, out of metadata).
+    consumed: Consumed,
     /// Keys deleted from the span before translation (the local-root service segment).
     hidden: &'static [&'static str],
     /// One bit per present key's [`key_bit`]: most rules ask for keys a span does not have,
@@ -22,6 +22,38 @@ fn key_bit(key: &str) -> u64 {
     1 << ((b.len() * 7 + last * 3 + mid) % 64)
 }
 
+/// One flag per attribute, in a word for spans of at most 64 attributes (nearly all): a span's
+/// attributes are read two or three times over, and this spares an allocation each time.
+#[derive(Clone)]
+struct Consumed {
+    low: u64,
+    high: Vec<bool>,
+}
+
+impl Consumed {
+    fn new(n: usize) -> Consumed {
+        Consumed {
+            low: 0,
+            high: vec![false; n.saturating_sub(64)],
+        }
+    }
+
+    fn get(&self, i: usize) -> bool {
+        match i.checked_sub(64) {
+            None => self.low >> i & 1 == 1,
+            Some(h) => self.high[h],
+        }
+    }
+
+    fn set(&mut self, i: usize, v: bool) {
+        match i.checked_sub(64) {
+            None if v => self.low |= 1 << i,
+            None => self.low &= !(1 << i),
+            Some(h) => self.high[h] = v,
+        }
+    }
+}
+
 impl<'a> Attrs<'a> {
     pub fn new(kvs: &'a [KeyValue]) -> Attrs<'a> {
         Attrs::without(kvs, &[])
@@ -31,7 +63,7 @@ impl<'a> Attrs<'a> {
     pub fn without(kvs: &'a [KeyValue], hidden: &'static [&'static str]) -> Attrs<'a> {
         Attrs {
             kvs,
-            consumed: vec![false; kvs.len()],
+            consumed: Consumed::new(kvs.len()),
             hidden,
             present: kvs.iter().fold(0, |m, kv| m | key_bit(&kv.key)),
         }
@@ -91,7 +123,7 @@ impl<'a> Attrs<'a> {
         }
         for (i, kv) in self.kvs.iter().enumerate() {
             if kv.key == key {
-                self.consumed[i] = true;
+                self.consumed.set(i, true);
             }
         }
     }
@@ -104,7 +136,7 @@ impl<'a> Attrs<'a> {
         }
         for (i, kv) in self.kvs.iter().enumerate() {
             if kv.key == key {
-                self.consumed[i] = false;
+                self.consumed.set(i, false);
             }
         }
     }
@@ -125,9 +157,9 @@ impl<'a> Attrs<'a> {
     pub fn iter(&self) -> impl Iterator<Item = &'a KeyValue> + '_ {
         self.kvs
             .iter()
-            .zip(&self.consumed)
-            .filter(|(kv, c)| !**c && !self.hidden.contains(&kv.key.as_str()))
-            .map(|(kv, _)| kv)
+            .enumerate()
+            .filter(|(i, kv)| !self.consumed.get(*i) && !self.hidden.contains(&kv.key.as_str()))
+            .map(|(_, kv)| kv)
     }
 }
 

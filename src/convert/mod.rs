@@ -305,8 +305,7 @@ fn make<'a>(
 /// A converted document: its JSON text, and the typed document it was written from.
 pub struct Converted<'a> {
     pub json: String,
-    /// Boxed: a document is over a kilobyte, and requests hold hundreds of them.
-    doc: Box<Document<'a>>,
+    doc: Document<'a>,
 }
 
 impl Converted<'_> {
@@ -336,10 +335,7 @@ pub fn convert_span<'a>(
     let a = Attrs::new(&span.attributes);
     let serialise = |doc: Document<'a>| {
         let json = write::to_json(&doc).map_err(|e| format!("the span cannot be written: {e}"))?;
-        Ok::<_, String>(Converted {
-            json,
-            doc: Box::new(doc),
-        })
+        Ok::<_, String>(Converted { json, doc })
     };
     if a.str("aws.span.kind") != Some("LOCAL_ROOT") {
         let mut d = make(span, res, opts, now_secs, Variant::Plain)?;
