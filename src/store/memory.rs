@@ -37,7 +37,7 @@ const SHARDS: usize = 64;
 /// memory; calibrated against resident memory with `examples/loadgen.rs fill` (one document
 /// per trace) and `examples/otlp_load.rs` (four per trace), rounded up.
 const DOC_OVERHEAD: u64 = 40;
-const TRACE_OVERHEAD: u64 = 368;
+const TRACE_OVERHEAD: u64 = 384;
 
 /// Bounds of the memory store; whichever is reached first evicts the oldest traces.
 #[derive(Debug, Clone)]
