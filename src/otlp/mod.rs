@@ -64,9 +64,10 @@ impl OtlpState {
     }
 }
 
-/// Spans converted and stored at a time: enough documents to amortise the store's locking,
-/// few enough that their documents and validated views (a few KB a span) are freed and reused
-/// chunk after chunk, instead of a whole request's worth being allocated and given back at once.
+/// Documents converted and stored at a time (a span's documents stay together): enough to
+/// amortise the store's locking, few enough that the documents and their validated views (a
+/// few KB a span) are freed and their memory reused chunk after chunk, instead of a whole
+/// request's worth being allocated and given back at once.
 const INGEST_CHUNK: usize = 128;
 
 pub enum ExportError {

@@ -33,9 +33,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 const SHARDS: usize = 64;
 /// Memory a stored document and a trace take beyond their blocks' bytes (entries, indexes,
-/// allocator rounding), so that the accounted size follows resident
-/// memory; calibrated against resident memory with `examples/loadgen.rs fill` (one document
-/// per trace) and `examples/otlp_load.rs` (four per trace), rounded up.
+/// allocator rounding), so that the accounted size follows resident memory; calibrated against
+/// resident memory with `examples/loadgen.rs fill` (one document per trace) and
+/// `examples/otlp_load.rs` (four per trace), rounded up.
 const DOC_OVERHEAD: u64 = 40;
 const TRACE_OVERHEAD: u64 = 384;
 
@@ -113,17 +113,34 @@ impl TraceEntry {
         self.hot.last
     }
 
-    /// The whole summary, read under the shard's lock (the hot fields alone if it cannot be
-    /// read back).
+    /// The whole summary, read under the shard's lock.
     fn full(&self, summaries: &Blocks, unpacker: &mut Unpacker) -> TraceSummary {
-        let text = self.summary.map(|loc| summaries.text(loc));
-        summary_from(text.as_ref(), unpacker).unwrap_or_else(|| TraceSummary::from_hot(&self.hot))
+        self.summary_text(summaries).read(unpacker)
+    }
+
+    /// What `full` reads, taken under the lock to be unpacked and decoded after it.
+    fn summary_text(&self, summaries: &Blocks) -> SummaryText {
+        SummaryText {
+            text: self.summary.map(|loc| summaries.text(loc)),
+            hot: self.hot,
+        }
     }
 }
 
-/// Decodes a summary's text, read under the lock and perhaps unpacked after it.
-fn summary_from(text: Option<&Text>, unpacker: &mut Unpacker) -> Option<TraceSummary> {
-    TraceSummary::decode(unpacker.bytes(text?))
+/// A trace's encoded summary as read under its shard's lock, with its hot fields.
+struct SummaryText {
+    text: Option<Text>,
+    hot: Hot,
+}
+
+impl SummaryText {
+    /// The whole summary (the hot fields alone if it cannot be read back).
+    fn read(&self, unpacker: &mut Unpacker) -> TraceSummary {
+        self.text
+            .as_ref()
+            .and_then(|t| TraceSummary::decode(unpacker.bytes(t)))
+            .unwrap_or_else(|| TraceSummary::from_hot(&self.hot))
+    }
 }
 
 type Key = (u16, TraceId);
@@ -815,12 +832,12 @@ impl TraceStore for MemStore {
             .iter()
             .filter_map(|tid| {
                 let shard = self.shards[shard_of(tid)].lock();
-                let e = shard.traces.get(&(pid, *tid))?;
-                let (text, hot) = (e.summary.map(|l| shard.summaries.text(l)), e.hot);
+                let text = shard
+                    .traces
+                    .get(&(pid, *tid))?
+                    .summary_text(&shard.summaries);
                 drop(shard);
-                let summary = summary_from(text.as_ref(), &mut unpacker)
-                    .unwrap_or_else(|| TraceSummary::from_hot(&hot));
-                Some((*tid, Arc::new(summary)))
+                Some((*tid, Arc::new(text.read(&mut unpacker))))
             })
             .collect())
     }

@@ -9,7 +9,7 @@
 //! the scan got.
 
 use super::blocks::Unpacker;
-use super::{IndexKey, Shard, TraceEntry, summary_from};
+use super::{IndexKey, Shard, TraceEntry};
 use crate::model::summary::TraceSummary;
 use crate::model::{Micros, TraceId};
 use crate::store::{Cursor, SummaryItem, SummaryPage, SummaryQuery, TimeRangeType};
@@ -194,12 +194,9 @@ pub(super) fn scan(
     for (key, trace_id) in matches {
         let shard = shards[super::shard_of(&trace_id)].lock();
         if let Some(e) = shard.traces.get(&(pid, trace_id)) {
-            let (revision, hot) = (e.revision, e.hot);
-            let text = e.summary.map(|l| shard.summaries.text(l));
+            let (revision, text) = (e.revision, e.summary_text(&shard.summaries));
             drop(shard);
-            let summary = summary_from(text.as_ref(), &mut unpacker)
-                .unwrap_or_else(|| TraceSummary::from_hot(&hot));
-            let summary = Arc::new(summary);
+            let summary = Arc::new(text.read(&mut unpacker));
             page.items.push(SummaryItem {
                 trace_id,
                 key,
