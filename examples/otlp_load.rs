@@ -11,8 +11,9 @@
 //! DynamoDB CLIENT span, a PostgreSQL CLIENT span, and an INTERNAL span with an exception
 //! event; ~10 attributes each. Requests are encoded once; each send patches fresh trace IDs
 //! and timestamps into the encoded bytes, so the generator spends little of the shared CPU,
-//! every request stores new traces, and span times advance with the clock as an SDK's do. Reports acknowledged spans per second, Export latency p50/p99, and, with
-//! `--xray URL`, the documents the gateway's store gained (its `/health`).
+//! every request stores new traces, and span times advance with the clock as an SDK's do.
+//! Reports acknowledged spans per second, Export latency p50/p99, and, with `--xray URL`, the
+//! documents the gateway's store gained (its `/health`).
 
 use bytes::{Buf, BufMut, Bytes};
 use http_body_util::{BodyExt, Full};
