@@ -101,10 +101,7 @@ fn stages(c: &mut Criterion) {
         ));
         OtlpState::new(
             store,
-            Partition {
-                account: "000000000000".into(),
-                region: "us-east-1".into(),
-            },
+            Partition::default(),
             Options::default(),
             Arc::new(SystemClock),
         )

@@ -73,10 +73,7 @@ fn state(store: Arc<dyn TraceStore>, permits: usize) -> OtlpState {
         turns: tokio::sync::Semaphore::new(permits),
         ..OtlpState::new(
             store,
-            Partition {
-                account: "000000000000".into(),
-                region: "us-east-1".into(),
-            },
+            Partition::default(),
             Options::default(),
             Arc::new(SystemClock),
         )

@@ -12,7 +12,7 @@ use crate::model::{Micros, SegmentId, TraceId};
 use std::sync::Arc;
 
 mod partition;
-pub use partition::{DEFAULT_ACCOUNT, Partition};
+pub use partition::{DEFAULT_ACCOUNT, DEFAULT_REGION, Partition};
 
 /// A validated document on its way into a store, with the text it was validated from.
 pub struct IngestDoc<'a> {

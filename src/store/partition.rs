@@ -4,12 +4,23 @@
 //! X-Ray's OTLP endpoint both read them this way.
 
 pub const DEFAULT_ACCOUNT: &str = "000000000000";
+pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// State is partitioned by account and region, as in AWS.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Partition {
     pub account: String,
     pub region: String,
+}
+
+/// The partition of unsigned requests when the defaults are not configured otherwise.
+impl Default for Partition {
+    fn default() -> Self {
+        Partition {
+            account: DEFAULT_ACCOUNT.into(),
+            region: DEFAULT_REGION.into(),
+        }
+    }
 }
 
 impl Partition {
@@ -45,20 +56,13 @@ fn partition_from_auth(auth: Option<&str>, default: &Partition) -> Partition {
 mod tests {
     use super::*;
 
-    fn default() -> Partition {
-        Partition {
-            account: DEFAULT_ACCOUNT.into(),
-            region: "us-east-1".into(),
-        }
-    }
-
     #[test]
     fn region_comes_from_the_credential_scope() {
         let p = partition_from_auth(
             Some(
                 "AWS4-HMAC-SHA256 Credential=test/20261124/eu-west-2/xray/aws4_request, SignedHeaders=host, Signature=abc",
             ),
-            &default(),
+            &Partition::default(),
         );
         assert_eq!(
             p,
@@ -73,7 +77,7 @@ mod tests {
     fn twelve_digit_access_key_is_the_account() {
         let p = partition_from_auth(
             Some("AWS4-HMAC-SHA256 Credential=123456789012/20261124/us-west-2/xray/aws4_request"),
-            &default(),
+            &Partition::default(),
         );
         assert_eq!(p.account, "123456789012");
         assert_eq!(p.region, "us-west-2");
@@ -81,7 +85,13 @@ mod tests {
 
     #[test]
     fn unsigned_requests_use_the_defaults() {
-        assert_eq!(partition_from_auth(None, &default()), default());
-        assert_eq!(partition_from_auth(Some("Bearer x"), &default()), default());
+        assert_eq!(
+            partition_from_auth(None, &Partition::default()),
+            Partition::default()
+        );
+        assert_eq!(
+            partition_from_auth(Some("Bearer x"), &Partition::default()),
+            Partition::default()
+        );
     }
 }

@@ -122,10 +122,7 @@ mod tests {
     const ARN: &str = "arn:aws:xray:us-east-1:000000000000:group/api/XYZ";
 
     fn state() -> (ApiState, Partition) {
-        let part = Partition {
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-        };
+        let part = Partition::default();
         let st = ApiState {
             store: Arc::new(MemStore::new(Limits::default(), Arc::new(SystemClock))),
             control: Default::default(),

@@ -12,10 +12,7 @@ impl Clock for TestClock {
 }
 
 fn part() -> Partition {
-    Partition {
-        account: "000000000000".into(),
-        region: "us-east-1".into(),
-    }
+    Partition::default()
 }
 
 fn tid(n: u32) -> String {
