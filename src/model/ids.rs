@@ -96,21 +96,23 @@ impl<const N: usize> serde::Serialize for IdText<N> {
     }
 }
 
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    for b in bytes {
-        out.push(HEX[(b >> 4) as usize] as char);
-        out.push(HEX[(b & 15) as usize] as char);
-    }
-}
-
 /// Lowercase hex of `bytes` (span IDs as X-Ray writes segment IDs).
 pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    push_hex(&mut s, bytes);
-    s
+    let mut s = vec![0u8; bytes.len() * 2];
+    hex_into(&mut s, bytes);
+    String::from_utf8(s).unwrap_or_default()
 }
 
 impl TraceId {
+    /// The X-Ray form, `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`.
+    pub fn text(&self) -> IdText<35> {
+        let mut t = [b'-'; 35];
+        t[0] = b'1';
+        hex_into(&mut t[2..10], &self.0[..4]);
+        hex_into(&mut t[11..], &self.0[4..]);
+        IdText(t)
+    }
+
     /// Parses the X-Ray form; hex digits of either case are accepted.
     pub fn parse(s: &str) -> Option<TraceId> {
         let b = s.as_bytes();
@@ -137,17 +139,6 @@ impl TraceId {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
         z ^ (z >> 31)
-    }
-}
-
-impl TraceId {
-    /// The X-Ray form, `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`.
-    pub fn text(&self) -> IdText<35> {
-        let mut t = [b'-'; 35];
-        t[0] = b'1';
-        hex_into(&mut t[2..10], &self.0[..4]);
-        hex_into(&mut t[11..], &self.0[4..]);
-        IdText(t)
     }
 }
 
