@@ -3,6 +3,7 @@
 //! retention, so that a durable log and a PostgreSQL backend can implement the same trait.
 
 pub mod control;
+pub mod log;
 pub mod memory;
 
 use crate::model::segment::{Rejection, ValidDoc};
