@@ -34,7 +34,11 @@ fn docs_of(i: u64, now: f64) -> [String; 3] {
     h = (h ^ (h >> 31)).wrapping_mul(0xbf58476d1ce4e5b9);
     h ^= h >> 29;
     let (front, back) = (h % 50, (h >> 8) % 50);
-    let status = if (h >> 16) % 20 == 0 { 500 } else { 200 };
+    let status = if (h >> 16).is_multiple_of(20) {
+        500
+    } else {
+        200
+    };
     let tenant = (h >> 24) % 10;
     let (a, b, c, d) = (i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4);
     [

@@ -374,14 +374,14 @@ async fn run(a: Args) {
         percentile(&mut lat, 0.50),
         percentile(&mut lat, 0.99),
     );
-    if let (Some(u), Some(b)) = (&a.xray, before) {
-        if let Some(after) = store_documents(u).await {
-            println!(
-                "store gained {} documents ({:.0}/s)",
-                after - b,
-                (after - b) as f64 / secs
-            );
-        }
+    if let (Some(u), Some(b)) = (&a.xray, before)
+        && let Some(after) = store_documents(u).await
+    {
+        println!(
+            "store gained {} documents ({:.0}/s)",
+            after - b,
+            (after - b) as f64 / secs
+        );
     }
 }
 

@@ -5,6 +5,9 @@ use crate::convert::Options;
 use crate::daemon::{self, UdpStats};
 use crate::model::time::{Clock, SystemClock};
 use crate::otlp::{self, OtlpState};
+use crate::store::control::ControlStore;
+use crate::store::durable::{CheckpointPolicy, DurableStore};
+use crate::store::log::{self, Log, Replay};
 use crate::store::memory::{Limits, MemStore};
 use crate::store::{Partition, TraceStore};
 use crate::xray_api::{self, ApiState};
@@ -29,7 +32,8 @@ pub async fn run(
         ..Limits::default()
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store: Arc<dyn TraceStore> = Arc::new(MemStore::new(limits, clock.clone()));
+    let backend = open_store(&config, limits, clock.clone())?;
+    let (store, control) = (backend.store.clone(), backend.control.clone());
 
     let mut listeners = Vec::new();
     let xray = bind(&config.xray_listen, "xray", "the X-Ray API", &mut listeners).await?;
@@ -103,16 +107,30 @@ pub async fn run(
             clock.clone(),
         )
     });
+    let mut health_extras: Vec<(String, xray_api::HealthFn)> = vec![(
+        "daemon_udp".to_owned(),
+        Box::new(move || stats_for_health.snapshot()),
+    )];
+    if let Some((durable, _)) = &backend.durable {
+        let (d, dir, fsync) = (durable.clone(), config.data_dir()?, config.fsync);
+        health_extras.push((
+            "data_dir".to_owned(),
+            Box::new(move || {
+                let mut v = d.recovery.snapshot();
+                v["path"] = dir.as_ref().map(|p| p.display().to_string()).into();
+                v["fsync"] = format!("{fsync:?}").to_lowercase().into();
+                v["log"] = d.log().stats.snapshot();
+                v
+            }),
+        ));
+    }
     let state = Arc::new(ApiState {
         store: store.clone(),
-        control: Default::default(),
+        control,
         clock,
         default_partition: default_partition.clone(),
         listeners,
-        health_extras: vec![(
-            "daemon_udp".to_owned(),
-            Box::new(move || stats_for_health.snapshot()),
-        )],
+        health_extras,
     });
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut servers = Vec::new();
@@ -166,8 +184,29 @@ pub async fn run(
             receivers.push(tokio::spawn(daemon::receive(udp, store, part, stats, stop)));
         }
     }
+    let recovery = backend
+        .durable
+        .map(|(durable, replay)| start_durable(durable, replay));
     tracing::info!("ready");
-    shutdown.await;
+    let failed = async {
+        match recovery {
+            Some(r) => match r.await {
+                Ok(Ok(())) => std::future::pending().await,
+                Ok(Err(e)) => e,
+                Err(e) => anyhow::anyhow!("recovery stopped: {e}"),
+            },
+            None => std::future::pending().await,
+        }
+    };
+    let failure = tokio::select! {
+        _ = shutdown => None,
+        e = failed => Some(e),
+    };
+    if let Some(e) = failure {
+        // The process stops with the reason; nothing half-recovered is served.
+        let _ = stop_tx.send(());
+        return Err(e);
+    }
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop_tx.send(());
     for s in servers {
@@ -181,6 +220,77 @@ pub async fn run(
     }
     sweeper.abort();
     Ok(())
+}
+
+/// The store the gateway serves from: memory alone, or memory over a data directory (with
+/// what is to be replayed into it).
+struct Backend {
+    store: Arc<dyn TraceStore>,
+    control: Arc<ControlStore>,
+    durable: Option<(Arc<DurableStore>, Replay)>,
+}
+
+fn open_store(
+    config: &Config,
+    mut limits: Limits,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Backend> {
+    let Some(dir) = config.data_dir()? else {
+        return Ok(Backend {
+            store: Arc::new(MemStore::new(limits, clock)),
+            control: Arc::default(),
+            durable: None,
+        });
+    };
+    let opts = log::Options {
+        dir: dir.clone(),
+        fsync: config.fsync,
+        segment_bytes: 64 << 20,
+        repair: config.repair,
+    };
+    let (log, replay) = Log::open(&opts, Arc::new(log::files::Disk))?;
+    let log = Arc::new(log);
+    let mut policy = CheckpointPolicy::default();
+    if let Some(mb) = config.max_disk_mb {
+        // A checkpoint, the wal after it and the next checkpoint being written each hold at
+        // most a third.
+        policy.max_disk_bytes = mb.saturating_mul(1 << 20);
+        limits.max_raw_bytes = policy.max_disk_bytes / 3;
+    }
+    let mem = Arc::new(MemStore::new(limits, clock.clone()));
+    let control = Arc::new(ControlStore::logged(log.clone()));
+    let durable = Arc::new(DurableStore::new(mem, log, control.clone(), clock, policy));
+    tracing::info!(path = %dir.display(), fsync = ?config.fsync, "data directory opened");
+    Ok(Backend {
+        store: durable.clone(),
+        control,
+        durable: Some((durable, replay)),
+    })
+}
+
+/// Replays the data directory in the background, then writes checkpoints as the log grows;
+/// resolves with the reason if the replay fails.
+fn start_durable(
+    durable: Arc<DurableStore>,
+    replay: Replay,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(async move {
+        let d = durable.clone();
+        tokio::task::spawn_blocking(move || d.recover(replay)).await??;
+        if let Ok(n @ 1..) = durable.sweep().await {
+            tracing::info!(traces = n, "retention dropped replayed traces");
+        }
+        let every = CheckpointPolicy::default().check_every;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = durable.maybe_checkpoint().await {
+                    tracing::warn!("checkpoint failed (the log keeps everything): {e}");
+                }
+            }
+        });
+        Ok(())
+    })
 }
 
 /// Serves `app` on `l` until `stop` fires, then finishes in-flight requests.

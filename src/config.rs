@@ -115,9 +115,46 @@ pub struct Config {
     #[arg(long, env = "XRAY_MAX_MEMORY_MB", default_value_t = 2048)]
     pub max_memory_mb: u64,
 
+    /// Keep traces and control-plane state in this directory: every accepted input is written
+    /// to its log before it is acknowledged and replayed on start. Without it nothing touches
+    /// the disk. LocalStack's `PERSISTENCE=1` with `DATA_DIR` selects it too.
+    #[arg(long, env = "XRAY_DATA_DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+
+    /// When the log is synced to disk: `always` before every acknowledgement, `everysec` in the
+    /// background once a second, `never`. A process crash loses nothing under any of them.
+    #[arg(long, env = "XRAY_FSYNC", value_enum, default_value = "everysec")]
+    pub fsync: crate::store::log::Fsync,
+
+    /// Most disk for the data directory, in MiB; the oldest traces are evicted to stay within it.
+    #[arg(long, env = "XRAY_MAX_DISK_MB")]
+    pub max_disk_mb: Option<u64>,
+
+    /// Start even if the log is damaged before its end, cutting it at the damage (what follows
+    /// is lost). Without it such damage stops the start with the file and offset.
+    #[arg(long, env = "XRAY_REPAIR")]
+    pub repair: bool,
+
     /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `xray_gateway=debug`.
     #[arg(long, env = "XRAY_LOG", default_value = "info")]
     pub log: String,
+}
+
+impl Config {
+    /// The data directory: `--data-dir`, or LocalStack's `PERSISTENCE=1` with `DATA_DIR`.
+    pub fn data_dir(&self) -> anyhow::Result<Option<std::path::PathBuf>> {
+        if self.data_dir.is_some() {
+            return Ok(self.data_dir.clone());
+        }
+        let persistence = std::env::var("PERSISTENCE").is_ok_and(|v| v == "1" || v == "true");
+        if !persistence {
+            return Ok(None);
+        }
+        match std::env::var_os("DATA_DIR") {
+            Some(d) if !d.is_empty() => Ok(Some(d.into())),
+            _ => anyhow::bail!("PERSISTENCE=1 needs DATA_DIR (or --data-dir) to say where"),
+        }
+    }
 }
 
 #[cfg(test)]

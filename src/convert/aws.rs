@@ -39,14 +39,14 @@ pub fn from_resource<'a>(
             launch_type: res.text("aws.ecs.launchtype"),
         });
     }
-    if platform == Some("aws_elastic_beanstalk") {
-        if let Some(instance) = res.text("service.instance.id") {
-            aws.elastic_beanstalk = Some(Beanstalk {
-                environment_name: res.text("service.namespace"),
-                version_label: res.text("service.version"),
-                deployment_id: instance.parse().unwrap_or(0),
-            });
-        }
+    if platform == Some("aws_elastic_beanstalk")
+        && let Some(instance) = res.text("service.instance.id")
+    {
+        aws.elastic_beanstalk = Some(Beanstalk {
+            environment_name: res.text("service.namespace"),
+            version_label: res.text("service.version"),
+            deployment_id: instance.parse().unwrap_or(0),
+        });
     }
     if platform == Some("aws_eks") || res.text("k8s.cluster.name").is_some() {
         aws.eks = Some(Eks {

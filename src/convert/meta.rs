@@ -37,13 +37,13 @@ pub fn fill<'a>(
     } else {
         opts.indexed_attributes.iter().map(String::as_str).collect()
     };
-    if let Some(list) = a.take("aws.xray.annotations") {
-        if let Some(V::ArrayValue(arr)) = &list.value {
-            indexed.extend(arr.values.iter().filter_map(|v| match &v.value {
-                Some(V::StringValue(s)) => Some(s.as_str()),
-                _ => None,
-            }));
-        }
+    if let Some(list) = a.take("aws.xray.annotations")
+        && let Some(V::ArrayValue(arr)) = &list.value
+    {
+        indexed.extend(arr.values.iter().filter_map(|v| match &v.value {
+            Some(V::StringValue(s)) => Some(s.as_str()),
+            _ => None,
+        }));
     }
     let index_all = opts.index_all_attributes;
     let mut annotations = Vec::new();

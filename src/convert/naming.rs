@@ -68,17 +68,17 @@ pub fn name<'a>(
 ) -> (Cow<'a, str>, bool) {
     let local_root_internal =
         kind == SpanKind::Internal && a.str("aws.span.kind") == Some("LOCAL_ROOT");
-    if kind == SpanKind::Server || local_root_internal {
-        if let Some(n) = a.text("aws.local.service") {
-            return (n.into(), false);
-        }
+    if (kind == SpanKind::Server || local_root_internal)
+        && let Some(n) = a.text("aws.local.service")
+    {
+        return (n.into(), false);
     }
-    if client_like(kind) {
-        if let Some(n) = a.text("aws.remote.service") {
-            let n = remote_service_name(n, a);
-            if !n.is_empty() {
-                return (n.into(), false);
-            }
+    if client_like(kind)
+        && let Some(n) = a.text("aws.remote.service")
+    {
+        let n = remote_service_name(n, a);
+        if !n.is_empty() {
+            return (n.into(), false);
         }
     }
     if let Some(n) = a.text("peer.service") {
@@ -105,10 +105,10 @@ pub fn name<'a>(
             None => (db.into(), false),
         };
     }
-    if kind == SpanKind::Server {
-        if let Some(n) = res.text("service.name") {
-            return (n.into(), false);
-        }
+    if kind == SpanKind::Server
+        && let Some(n) = res.text("service.name")
+    {
+        return (n.into(), false);
     }
     for k in ["rpc.service", "http.host", "net.peer.name"] {
         if let Some(n) = a.text(k) {

@@ -135,28 +135,28 @@ fn collect_inferred(
     for s in subs {
         let Value::Object(m) = s else { continue };
         let ns = m.get("namespace").and_then(Value::as_str);
-        if let (Some(ns @ ("aws" | "remote")), Some(id)) = (ns, id_of(m)) {
-            if !callees.contains(&id) {
-                let mut doc = Map::new();
-                doc.insert("id".into(), Value::String(inferred_id(&id)));
-                for k in ["name", "start_time", "end_time", "in_progress"] {
-                    if let Some(v) = m.get(k) {
-                        doc.insert(k.into(), v.clone());
-                    }
+        if let (Some(ns @ ("aws" | "remote")), Some(id)) = (ns, id_of(m))
+            && !callees.contains(&id)
+        {
+            let mut doc = Map::new();
+            doc.insert("id".into(), Value::String(inferred_id(&id)));
+            for k in ["name", "start_time", "end_time", "in_progress"] {
+                if let Some(v) = m.get(k) {
+                    doc.insert(k.into(), v.clone());
                 }
-                doc.insert("trace_id".into(), Value::String(trace_id.to_owned()));
-                doc.insert("parent_id".into(), Value::String(id));
-                doc.insert("inferred".into(), Value::Bool(true));
-                if ns == "aws" {
-                    doc.insert("origin".into(), Value::String(inferred_origin(m)));
-                }
-                for k in ["http", "aws", "error", "throttle", "fault"] {
-                    if let Some(v) = m.get(k) {
-                        doc.insert(k.into(), v.clone());
-                    }
-                }
-                out.push(Value::Object(doc));
             }
+            doc.insert("trace_id".into(), Value::String(trace_id.to_owned()));
+            doc.insert("parent_id".into(), Value::String(id));
+            doc.insert("inferred".into(), Value::Bool(true));
+            if ns == "aws" {
+                doc.insert("origin".into(), Value::String(inferred_origin(m)));
+            }
+            for k in ["http", "aws", "error", "throttle", "fault"] {
+                if let Some(v) = m.get(k) {
+                    doc.insert(k.into(), v.clone());
+                }
+            }
+            out.push(Value::Object(doc));
         }
         if depth < 64 {
             collect_inferred(m, trace_id, callees, out, depth + 1);

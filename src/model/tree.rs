@@ -124,11 +124,12 @@ impl<'d> Tree<'d> {
                 .map(|(_, i)| i)
         };
         for (d, &root) in docs.iter().zip(&doc_roots) {
-            if let Some(p) = d.parent_id.as_ref().and_then(find) {
-                if p != root && !is_ancestor(&nodes, root, p) {
-                    nodes[root].parent = Some(p);
-                    nodes[p].children.push(root);
-                }
+            if let Some(p) = d.parent_id.as_ref().and_then(find)
+                && p != root
+                && !is_ancestor(&nodes, root, p)
+            {
+                nodes[root].parent = Some(p);
+                nodes[p].children.push(root);
             }
         }
         for i in 0..nodes.len() {

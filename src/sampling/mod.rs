@@ -17,8 +17,10 @@ pub use targets::{
 };
 
 /// Rules and quota state of one account and region.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SamplingState {
     pub rules: RuleSet,
+    /// Quotas handed out lately: they renew within seconds, so they are not persisted.
+    #[serde(skip)]
     pub reservoirs: Reservoirs,
 }

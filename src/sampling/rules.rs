@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 pub const MAX_CUSTOM_RULES: usize = 25;
 pub const DEFAULT_RULE: &str = "Default";
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Boost {
     pub max_rate: f64,
     pub cooldown_minutes: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rule {
     pub name: String,
     pub resource_arn: String,
@@ -51,7 +51,7 @@ impl Rule {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RuleRecord {
     pub rule: Rule,
     pub arn: String,
@@ -82,7 +82,7 @@ pub enum RuleError {
     NotFound(String),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RuleSet {
     default: Rule,
     default_modified_at: f64,

@@ -10,6 +10,7 @@
 //! returned. Queries never parse stored JSON.
 
 mod blocks;
+mod persist;
 mod postings;
 mod scan;
 
@@ -49,6 +50,9 @@ pub struct Limits {
     pub max_bytes: u64,
     /// X-Ray stops accepting segments for a trace past about 500 KB.
     pub max_trace_bytes: u64,
+    /// Bytes of documents as received, at most (what a data directory holds of them);
+    /// `u64::MAX` for no bound.
+    pub max_raw_bytes: u64,
     /// Traces each shard looks at for one page of a filtered query before it stops and
     /// reports how far it got (64 shards: about 130,000 traces a page by default).
     pub scan_budget_per_shard: usize,
@@ -61,6 +65,7 @@ impl Default for Limits {
             max_traces: 1_000_000,
             max_bytes: 2 << 30,
             max_trace_bytes: 500 * 1024,
+            max_raw_bytes: u64::MAX,
             scan_budget_per_shard: 2048,
         }
     }
@@ -180,6 +185,8 @@ struct Delta {
     traces: i64,
     docs: i64,
     bytes: i64,
+    /// Bytes of documents as received.
+    raw: i64,
     packed: i64,
     /// Graph contributions by (partition, minute of trace start).
     graph: FxHashMap<(u16, i64), Graph>,
@@ -208,6 +215,7 @@ pub struct MemStore {
     bytes: AtomicU64,
     evicted: AtomicU64,
     packed: AtomicU64,
+    raw: AtomicU64,
 }
 
 fn shard_of(t: &TraceId) -> usize {
@@ -242,6 +250,7 @@ impl MemStore {
             bytes: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             packed: AtomicU64::new(0),
+            raw: AtomicU64::new(0),
         }
     }
 
@@ -327,6 +336,7 @@ impl MemStore {
                 continue;
             }
             entry.raw_bytes = entry.raw_bytes - old_len + raw_len;
+            delta.raw += raw_len as i64 - old_len as i64;
             match existing {
                 Some(p) => {
                     blocks.release(entry.docs[p].text, &mut held);
@@ -517,6 +527,7 @@ impl MemStore {
         self.traces.fetch_sub(1, Relaxed);
         self.docs.fetch_sub(e.docs.len() as u64, Relaxed);
         self.bytes.fetch_sub(fixed_size(e), Relaxed);
+        self.raw.fetch_sub(e.raw_bytes, Relaxed);
     }
 
     /// The trace of `shard` that started first, over all partitions.
@@ -545,6 +556,7 @@ impl MemStore {
         let mut unpacker = Unpacker::default();
         while self.traces.load(Relaxed) > self.limits.max_traces
             || self.bytes.load(Relaxed) > self.limits.max_bytes
+            || self.raw.load(Relaxed) > self.limits.max_raw_bytes
         {
             let earliest = self
                 .heads
@@ -629,33 +641,15 @@ impl MemStore {
         }
     }
 
-    fn apply_delta(&self, d: Delta) {
-        if !d.graph.is_empty() {
-            let mut graphs = self.graphs.lock();
-            for (k, g) in &d.graph {
-                let slot = graphs.entry(*k).or_default();
-                slot.merge(g);
-                if slot.is_empty() {
-                    graphs.remove(k);
-                }
-            }
-        }
-        self.traces.fetch_add(d.traces as u64, Relaxed);
-        self.docs.fetch_add(d.docs as u64, Relaxed);
-        self.bytes.fetch_add(d.bytes as u64, Relaxed);
-        self.packed.fetch_add(d.packed as u64, Relaxed);
-    }
-}
-
-#[async_trait::async_trait]
-impl TraceStore for MemStore {
-    async fn put(
+    /// Stores a batch as if it arrived at `now` (replay gives each record its own time, so
+    /// that retention counts from when the documents first arrived).
+    pub fn put_at(
         &self,
         part: &Partition,
         batch: &[IngestDoc<'_>],
-    ) -> Result<Vec<Option<Rejection>>, StoreError> {
+        now: Micros,
+    ) -> Vec<Option<Rejection>> {
         let pid = self.partition_id(part);
-        let now = self.clock.now_micros();
         let mut results: Vec<Option<Rejection>> = vec![None; batch.len()];
         let mut order: Vec<(usize, TraceId, usize)> = batch
             .iter()
@@ -700,7 +694,36 @@ impl TraceStore for MemStore {
         self.apply_delta(delta);
         self.resolve_links(links, arrived);
         self.enforce_limits();
-        Ok(results)
+        results
+    }
+
+    fn apply_delta(&self, d: Delta) {
+        if !d.graph.is_empty() {
+            let mut graphs = self.graphs.lock();
+            for (k, g) in &d.graph {
+                let slot = graphs.entry(*k).or_default();
+                slot.merge(g);
+                if slot.is_empty() {
+                    graphs.remove(k);
+                }
+            }
+        }
+        self.traces.fetch_add(d.traces as u64, Relaxed);
+        self.docs.fetch_add(d.docs as u64, Relaxed);
+        self.bytes.fetch_add(d.bytes as u64, Relaxed);
+        self.packed.fetch_add(d.packed as u64, Relaxed);
+        self.raw.fetch_add(d.raw as u64, Relaxed);
+    }
+}
+
+#[async_trait::async_trait]
+impl TraceStore for MemStore {
+    async fn put(
+        &self,
+        part: &Partition,
+        batch: &[IngestDoc<'_>],
+    ) -> Result<Vec<Option<Rejection>>, StoreError> {
+        Ok(self.put_at(part, batch, self.clock.now_micros()))
     }
 
     async fn existing(

@@ -3,6 +3,7 @@
 //! retention, so that a durable log and a PostgreSQL backend can implement the same trait.
 
 pub mod control;
+pub mod durable;
 pub mod log;
 pub mod memory;
 
@@ -166,6 +167,11 @@ pub trait TraceStore: Send + Sync + 'static {
 
     /// Applies retention; returns how many traces were dropped.
     async fn sweep(&self) -> Result<u64, StoreError>;
+
+    /// `Unavailable` while the store cannot answer yet (a data directory being replayed).
+    fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     fn stats(&self) -> StoreStats;
 }

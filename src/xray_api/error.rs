@@ -19,7 +19,8 @@ impl ApiError {
             ErrorKind::NotFound => (404, "ResourceNotFoundException"),
             ErrorKind::Throttled => (429, "ThrottledException"),
             ErrorKind::RuleLimitExceeded => (400, "RuleLimitExceededException"),
-            ErrorKind::Unavailable => (503, "ServiceUnavailableException"),
+            // AWS's generic code, which every SDK retries.
+            ErrorKind::Unavailable => (503, "ServiceUnavailable"),
             ErrorKind::Internal => (500, "InternalFailure"),
         };
         ApiError {

@@ -37,7 +37,7 @@ pub const MAX_BODY_BYTES: usize = 16 << 20;
 
 pub struct ApiState {
     pub store: Arc<dyn TraceStore>,
-    pub control: ControlStore,
+    pub control: Arc<ControlStore>,
     pub clock: Arc<dyn Clock>,
     pub default_partition: Partition,
     /// `(name, address)` of every listener, for `/health`.
@@ -229,13 +229,43 @@ async fn handle(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let part = Partition::from_auth(auth, &st.default_partition);
+    // Nothing is answered from half-recovered state.
+    st.store.ready()?;
     if op.name == "PutTraceSegments" {
         // Hot path: read the document list directly instead of through a generic JSON tree.
         return traces::put_trace_segments(st, &part, body).await;
     }
     let req = parse_body(body)?;
     validate_input(op, &req).map_err(ApiError::invalid)?;
-    call(st, op, &part, &req).await
+    let answer = call(st, op, &part, &req).await?;
+    if changes_control_state(op.name) {
+        // Acknowledged only once the change is as durable as the store's documents.
+        st.control.persist(&part).await?;
+    }
+    Ok(answer)
+}
+
+/// Operations that change the control plane's state (what a data directory must keep).
+fn changes_control_state(op: &str) -> bool {
+    matches!(
+        op,
+        "PutEncryptionConfig"
+            | "UpdateTraceSegmentDestination"
+            | "UpdateIndexingRule"
+            | "PutTelemetryRecords"
+            | "PutResourcePolicy"
+            | "DeleteResourcePolicy"
+            | "StartTraceRetrieval"
+            | "CancelTraceRetrieval"
+            | "CreateSamplingRule"
+            | "UpdateSamplingRule"
+            | "DeleteSamplingRule"
+            | "CreateGroup"
+            | "UpdateGroup"
+            | "DeleteGroup"
+            | "TagResource"
+            | "UntagResource"
+    )
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {

@@ -213,17 +213,17 @@ impl Checker {
                     );
                 }
                 self.length(v, at, s.chars().count() as i64, *min, *max);
-                if let Some(p) = pattern {
-                    if !p.matches(s) {
-                        self.fail(
-                            v,
-                            at,
-                            format!(
-                                "Member must satisfy regular expression pattern: {}",
-                                p.describe()
-                            ),
-                        );
-                    }
+                if let Some(p) = pattern
+                    && !p.matches(s)
+                {
+                    self.fail(
+                        v,
+                        at,
+                        format!(
+                            "Member must satisfy regular expression pattern: {}",
+                            p.describe()
+                        ),
+                    );
                 }
             }
             Shape::Integer { min, max } => {

@@ -97,9 +97,9 @@ pub mod faulty {
 
     impl SegmentFile for FaultyFile {
         fn append(&self, buf: &[u8]) -> io::Result<usize> {
-            let f = self.1.take(|f| {
-                matches!(f, Fault::Short(_) | Fault::NoSpace(_) | Fault::Eio)
-            });
+            let f = self
+                .1
+                .take(|f| matches!(f, Fault::Short(_) | Fault::NoSpace(_) | Fault::Eio));
             match f {
                 Some(Fault::Short(n)) => (&self.0).write(&buf[..n.min(buf.len())]),
                 Some(Fault::NoSpace(n)) => {

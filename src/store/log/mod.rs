@@ -231,7 +231,8 @@ impl Log {
         let file = io
             .create(&wal_path(&wal_dir, number))
             .map_err(io_err("cannot create", &wal_path(&wal_dir, number)))?;
-        io.sync_dir(&wal_dir).map_err(io_err("cannot sync", &wal_dir))?;
+        io.sync_dir(&wal_dir)
+            .map_err(io_err("cannot sync", &wal_dir))?;
         let current = Arc::new(Mutex::new(Arc::new(Current {
             file,
             dirty: AtomicBool::new(false),

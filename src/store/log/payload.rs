@@ -179,7 +179,10 @@ mod tests {
         let (kind, p) = only_payload(&buf);
         assert_eq!(kind, Kind::Docs);
         let d = Docs::decode(&p).unwrap();
-        assert_eq!((d.part.clone(), d.received), (part.clone(), 1_700_000_000_000_000));
+        assert_eq!(
+            (d.part.clone(), d.received),
+            (part.clone(), 1_700_000_000_000_000)
+        );
         assert_eq!(d.docs, vec!["{\"a\":1}", "é"]);
 
         let t = Trace {

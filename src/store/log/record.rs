@@ -62,7 +62,10 @@ pub struct Reader<R> {
 
 /// One step of a `Reader`.
 pub enum Next<'a> {
-    Record { kind: Kind, payload: &'a [u8] },
+    Record {
+        kind: Kind,
+        payload: &'a [u8],
+    },
     End,
     /// Damage at `Reader::offset`, which is where the valid records end.
     Damaged(Damage),
@@ -139,7 +142,9 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 mod tests {
     use super::*;
 
-    fn records(bytes: &[u8]) -> (Vec<(Kind, Vec<u8>)>, Option<Damage>, u64) {
+    type Read = (Vec<(Kind, Vec<u8>)>, Option<Damage>, u64);
+
+    fn records(bytes: &[u8]) -> Read {
         let mut r = Reader::new(bytes);
         let mut out = Vec::new();
         loop {
@@ -187,7 +192,9 @@ mod tests {
     #[test]
     fn any_flipped_byte_is_caught() {
         let mut buf = Vec::new();
-        frame(&mut buf, Kind::Docs, |b| b.extend_from_slice(b"{\"id\":\"x\"}"));
+        frame(&mut buf, Kind::Docs, |b| {
+            b.extend_from_slice(b"{\"id\":\"x\"}")
+        });
         for i in 0..buf.len() {
             let mut bad = buf.clone();
             bad[i] ^= 0x20;

@@ -1,4 +1,4 @@
-use super::files::faulty::{Fault, FaultyDisk, Faults};
+use super::files::faulty::{Fault, Faults, FaultyDisk};
 use super::files::{Disk, Io};
 use super::payload::{Docs, docs_record};
 use super::*;
@@ -188,7 +188,11 @@ fn a_second_gateway_cannot_open_the_same_directory() {
 #[test]
 fn an_unknown_format_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("FORMAT"), "xray-gateway data directory, format 9\n").unwrap();
+    fs::write(
+        dir.path().join("FORMAT"),
+        "xray-gateway data directory, format 9\n",
+    )
+    .unwrap();
     let err = Log::open(&options(dir.path(), Fsync::Never), Arc::new(Disk))
         .err()
         .unwrap();
@@ -203,7 +207,10 @@ fn a_checkpoint_replaces_the_files_before_it() {
         append_all(&log, &docs(3, "old"));
         let n = rt().block_on(log.roll()).unwrap();
         append_all(&log, &docs(2, "new"));
-        log.write_checkpoint(n, &mut |out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>| {
+        log.write_checkpoint(n, &mut |out: &mut dyn FnMut(
+            &[u8],
+        )
+            -> std::io::Result<()>| {
             out(&record("{\"checkpointed\":1}"))
         })
         .unwrap();

@@ -1,0 +1,98 @@
+//! What a checkpoint needs of the memory store: every trace with its documents as received,
+//! and a way to put one back with the revision and size-limit flag it had. Traces leave and
+//! come back as values (partition names, document texts), never as this process's handles.
+
+use super::blocks::{Text, Unpacker};
+use super::{MemStore, shard_of};
+use crate::model::segment::validate;
+use crate::model::{Micros, TraceId};
+use crate::store::{IngestDoc, Partition};
+
+/// One stored trace, for a checkpoint.
+pub struct ExportedTrace {
+    pub part: Partition,
+    pub trace_id: TraceId,
+    pub received: Micros,
+    pub revision: u32,
+    pub limit_exceeded: bool,
+    pub docs: Vec<String>,
+}
+
+impl MemStore {
+    /// Hands every stored trace to `f`, a shard at a time: each shard's texts are taken under
+    /// its lock and unpacked after it, so writers wait only for the copy.
+    pub fn export<E>(&self, mut f: impl FnMut(ExportedTrace) -> Result<(), E>) -> Result<(), E> {
+        let mut parts: Vec<(u16, Partition)> = self
+            .parts
+            .read()
+            .iter()
+            .map(|(p, id)| (*id, p.clone()))
+            .collect();
+        parts.sort_by_key(|p| p.0);
+        let mut unpacker = Unpacker::default();
+        for shard in self.shards.iter() {
+            type Taken = (u16, TraceId, Micros, u32, bool, Vec<Text>);
+            let taken: Vec<Taken> = {
+                let shard = shard.lock();
+                shard
+                    .traces
+                    .iter()
+                    .map(|(&(pid, tid), e)| {
+                        let texts = e.docs.iter().map(|d| shard.blocks.text(d.text)).collect();
+                        (pid, tid, e.received, e.revision, e.limit_exceeded, texts)
+                    })
+                    .collect()
+            };
+            for (pid, trace_id, received, revision, limit_exceeded, texts) in taken {
+                let Some((_, part)) = parts.get(pid as usize) else {
+                    continue;
+                };
+                f(ExportedTrace {
+                    part: part.clone(),
+                    trace_id,
+                    received,
+                    revision,
+                    limit_exceeded,
+                    docs: texts.iter().map(|t| unpacker.string(t)).collect(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts back a trace that `export` gave, as it was. Documents that no longer validate
+    /// are skipped (and counted in the answer), so that one bad text cannot stop a start.
+    pub fn restore(
+        &self,
+        part: &Partition,
+        docs: &[&str],
+        received: Micros,
+        revision: u32,
+        limit_exceeded: bool,
+    ) -> usize {
+        let valid: Vec<IngestDoc<'_>> = docs
+            .iter()
+            .filter_map(|raw| validate(raw).ok().map(|doc| IngestDoc { raw, doc }))
+            .collect();
+        let skipped = docs.len() - valid.len();
+        let Some(trace_id) = valid.first().map(|d| d.doc.trace_id) else {
+            return skipped;
+        };
+        self.put_at(part, &valid, received);
+        let pid = self.partition_id(part);
+        if let Some(e) = self.shards[shard_of(&trace_id)]
+            .lock()
+            .traces
+            .get_mut(&(pid, trace_id))
+        {
+            e.revision = revision.max(1);
+            e.limit_exceeded |= limit_exceeded;
+        }
+        skipped
+    }
+
+    /// Bytes of stored documents as received.
+    pub fn raw_bytes(&self) -> u64 {
+        self.raw.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
