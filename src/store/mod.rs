@@ -175,3 +175,5 @@ pub trait TraceStore: Send + Sync + 'static {
 
     fn stats(&self) -> StoreStats;
 }
+#[cfg(test)]
+mod conformance;

@@ -68,6 +68,21 @@ class Gateway:
         with urllib.request.urlopen(self.url + "/health", timeout=5) as r:
             return json.loads(r.read())
 
+    def wait_recovered(self, timeout=60):
+        """Waits until a gateway with a data directory has replayed it; returns /health."""
+        deadline = time.time() + timeout
+        while True:
+            h = self.health()
+            if not h["data_dir"]["recovering"]:
+                return h
+            assert time.time() < deadline, f"still recovering after {timeout} s: {h['data_dir']}"
+            time.sleep(0.05)
+
+    def kill(self):
+        """Ends the process with SIGKILL, as a crash or an OOM kill would."""
+        self.proc.kill()
+        self.proc.wait(timeout=20)
+
     def stop(self, sig=signal.SIGTERM, timeout=20):
         self.proc.send_signal(sig)
         rc = self.proc.wait(timeout=timeout)

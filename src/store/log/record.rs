@@ -108,6 +108,12 @@ impl<R: Read> Reader<R> {
         h.update(&header[8..9]);
         h.update(&self.payload);
         if h.finalize() != crc {
+            // The file's last record, whole in length but not in content, is a write the
+            // disk did not finish (a power loss); anything after it makes it damage.
+            let mut probe = [0u8; 1];
+            if read_full(&mut self.inner, &mut probe)? == 0 {
+                return Ok(Next::Damaged(Damage::Torn));
+            }
             return Ok(Next::Damaged(Damage::Corrupt("checksum mismatch".into())));
         }
         let Some(kind) = Kind::from_u8(header[8]) else {
