@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example loadgen -- put   --url http://127.0.0.1:4566 --clients 4 --seconds 10
+//! cargo run --release --example loadgen -- put --single --url http://127.0.0.1:4566 --clients 4
 //! cargo run --release --example loadgen -- fill  --url http://127.0.0.1:4566 --traces 1000000
 //! cargo run --release --example loadgen -- query --url http://127.0.0.1:4566 --seconds 10
 //! cargo run --release --example loadgen -- udp --daemon 127.0.0.1:2000 --rate 25000 --seconds 10
@@ -15,7 +16,8 @@
 //!
 //! `put` sends 50-document PutTraceSegments calls of realistic ~600-byte segments (three per
 //! trace: a front end, a back end called by it, and an independent subsegment) over keep-alive
-//! connections and reports segments stored per second. `fill` stores N one-segment traces spread
+//! connections and reports segments stored per second; `put --single` makes every document a
+//! trace of its own (the front end, with its nested call), as X-Ray SDKs send. `fill` stores N one-segment traces spread
 //! over the last hour and reports resident memory per segment. `query` measures BatchGetTraces of
 //! 5 traces and the first GetTraceSummaries page over the last hour, reporting p50 and p99.
 //!
@@ -41,6 +43,8 @@ struct Args {
     clients: usize,
     seconds: u64,
     traces: u64,
+    /// `put`: every document its own trace, as the X-Ray SDKs send (one segment per request).
+    single: bool,
 }
 
 fn args() -> Args {
@@ -52,6 +56,7 @@ fn args() -> Args {
         clients: 4,
         seconds: 10,
         traces: 1_000_000,
+        single: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -62,6 +67,7 @@ fn args() -> Args {
             "--clients" => a.clients = it.next().and_then(|v| v.parse().ok()).expect("--clients N"),
             "--seconds" => a.seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds N"),
             "--traces" => a.traces = it.next().and_then(|v| v.parse().ok()).expect("--traces N"),
+            "--single" => a.single = true,
             m if a.mode.is_empty() => a.mode = m.to_owned(),
             other => panic!("unknown argument {other}"),
         }
@@ -280,12 +286,12 @@ async fn put_load(a: &Args) {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..a.clients {
-        let (http, url, stored) = (http.clone(), a.url.clone(), stored.clone());
+        let (http, url, stored, single) = (http.clone(), a.url.clone(), stored.clone(), a.single);
         tasks.push(tokio::spawn(async move {
             let mut g = Gen::new(c as u64 * 0x1000_0000_0000 + now_micros());
             let base = now_micros() - 60_000_000;
             while Instant::now() < deadline {
-                let body = g.body(50, false, |n| base + n * 37);
+                let body = g.body(50, single, |n| base + n * 37);
                 let (status, resp) = post(&http, &url, "/TraceSegments", body).await;
                 assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
                 let v: serde_json::Value = serde_json::from_slice(&resp).expect("JSON");
