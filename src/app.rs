@@ -250,7 +250,10 @@ fn open_store(
     };
     let (log, replay) = Log::open(&opts, Arc::new(log::files::Disk))?;
     let log = Arc::new(log);
-    let mut policy = CheckpointPolicy::default();
+    let mut policy = CheckpointPolicy {
+        min_wal_bytes: config.checkpoint_mb.saturating_mul(1 << 20),
+        ..CheckpointPolicy::default()
+    };
     if let Some(mb) = config.max_disk_mb {
         // A checkpoint, the wal after it and the next checkpoint being written each hold at
         // most a third.

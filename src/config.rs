@@ -130,6 +130,11 @@ pub struct Config {
     #[arg(long, env = "XRAY_MAX_DISK_MB")]
     pub max_disk_mb: Option<u64>,
 
+    /// Write a checkpoint once the log behind the last one holds this many MiB and more than
+    /// that checkpoint: higher means fewer checkpoints and longer restarts.
+    #[arg(long, env = "XRAY_CHECKPOINT_MB", default_value_t = 256)]
+    pub checkpoint_mb: u64,
+
     /// Start even if the log is damaged before its end, cutting it at the damage (what follows
     /// is lost). Without it such damage stops the start with the file and offset.
     #[arg(long, env = "XRAY_REPAIR")]

@@ -1,6 +1,7 @@
-//! The memory store made durable by a data directory: every accepted batch is appended to the
-//! write-ahead log before it is applied and acknowledged; on start the log is replayed through
-//! the same store; checkpoints bound what a restart reads to the live data.
+//! The memory store made durable by a data directory: every accepted batch is queued to the
+//! write-ahead log, applied while the log writes it, and acknowledged only once it is written;
+//! on start the log is replayed through the same store; checkpoints bound what a restart reads
+//! to the live data.
 //!
 //! Ordering: a put holds the apply gate (shared) from its append until it is applied. A
 //! checkpoint takes the gate alone just long enough to start a new wal file, so every record
@@ -192,15 +193,14 @@ impl DurableStore {
                 }
                 me.mem.export(|t| {
                     buf.clear();
-                    let docs: Vec<&str> = t.docs.iter().map(String::as_str).collect();
                     payload::trace_record(
                         &mut buf,
                         &Trace {
-                            part: t.part,
+                            part: t.part.clone(),
                             received: t.received,
                             revision: t.revision,
                             limit_exceeded: t.limit_exceeded,
-                            docs,
+                            docs: t.docs.to_vec(),
                         },
                     );
                     out(&buf)
@@ -265,12 +265,16 @@ impl TraceStore for DurableStore {
         let mut record = Vec::with_capacity(raws.iter().map(|r| r.len() + 4).sum::<usize>() + 64);
         payload::docs_record(&mut record, part, now, &raws);
         let _applying = self.gate.read().await;
-        self.log
-            .append(record)
+        // Applied while the writer writes; acknowledged only once it has. Should the write
+        // fail, the documents stay readable until a restart without having been acknowledged,
+        // and the client's retry (an identical re-send) is logged like any other batch.
+        let written = self.log.append(record);
+        let results = self.mem.put_at(part, batch, now);
+        written
             .wait()
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(self.mem.put_at(part, batch, now))
+        Ok(results)
     }
 
     async fn existing(

@@ -169,7 +169,7 @@ pub fn sync_every_second(
     stop: Arc<AtomicBool>,
 ) {
     while !stop.load(Relaxed) {
-        std::thread::sleep(Duration::from_millis(1000));
+        std::thread::sleep(Duration::from_millis(200));
         let cur = current.lock().clone();
         if cur.dirty.swap(false, Relaxed) {
             let t = Instant::now();

@@ -2,26 +2,29 @@
 //! and a way to put one back with the revision and size-limit flag it had. Traces leave and
 //! come back as values (partition names, document texts), never as this process's handles.
 
-use super::blocks::{Text, Unpacker};
+use super::blocks::{Loc, Text, Unpacker};
 use super::{MemStore, shard_of};
 use crate::model::segment::validate;
 use crate::model::{Micros, TraceId};
 use crate::store::{IngestDoc, Partition};
 
 /// One stored trace, for a checkpoint.
-pub struct ExportedTrace {
-    pub part: Partition,
+pub struct ExportedTrace<'a> {
+    pub part: &'a Partition,
     pub trace_id: TraceId,
     pub received: Micros,
     pub revision: u32,
     pub limit_exceeded: bool,
-    pub docs: Vec<String>,
+    pub docs: &'a [&'a str],
 }
 
 impl MemStore {
     /// Hands every stored trace to `f`, a shard at a time: each shard's texts are taken under
     /// its lock and unpacked after it, so writers wait only for the copy.
-    pub fn export<E>(&self, mut f: impl FnMut(ExportedTrace) -> Result<(), E>) -> Result<(), E> {
+    pub fn export<E>(
+        &self,
+        mut f: impl FnMut(ExportedTrace<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut parts: Vec<(u16, Partition)> = self
             .parts
             .read()
@@ -30,30 +33,49 @@ impl MemStore {
             .collect();
         parts.sort_by_key(|p| p.0);
         let mut unpacker = Unpacker::default();
+        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
         for shard in self.shards.iter() {
-            type Taken = (u16, TraceId, Micros, u32, bool, Vec<Text>);
-            let taken: Vec<Taken> = {
+            type Taken = (Option<Loc>, u16, TraceId, Micros, u32, bool, Vec<Text>);
+            let mut taken: Vec<Taken> = {
                 let shard = shard.lock();
                 shard
                     .traces
                     .iter()
                     .map(|(&(pid, tid), e)| {
                         let texts = e.docs.iter().map(|d| shard.blocks.text(d.text)).collect();
-                        (pid, tid, e.received, e.revision, e.limit_exceeded, texts)
+                        let first = e.docs.first().map(|d| d.text);
+                        (first, pid, tid, e.received, e.revision, e.limit_exceeded, texts)
                     })
                     .collect()
             };
-            for (pid, trace_id, received, revision, limit_exceeded, texts) in taken {
+            // In block order, so that each block is unpacked once, not once per trace in it.
+            taken.sort_unstable_by_key(|t| t.0);
+            for (_, pid, trace_id, received, revision, limit_exceeded, texts) in taken {
                 let Some((_, part)) = parts.get(pid as usize) else {
                     continue;
                 };
+                bytes.clear();
+                ends.clear();
+                for t in &texts {
+                    bytes.extend_from_slice(unpacker.bytes(t));
+                    ends.push(bytes.len());
+                }
+                // Stored texts were valid UTF-8 when they arrived.
+                let docs: Vec<&str> = ends
+                    .iter()
+                    .scan(0, |from, &to| {
+                        let s = std::str::from_utf8(&bytes[*from..to]).unwrap_or_default();
+                        *from = to;
+                        Some(s)
+                    })
+                    .collect();
                 f(ExportedTrace {
-                    part: part.clone(),
+                    part,
                     trace_id,
                     received,
                     revision,
                     limit_exceeded,
-                    docs: texts.iter().map(|t| unpacker.string(t)).collect(),
+                    docs: &docs,
                 })?;
             }
         }
