@@ -8,8 +8,7 @@
 //! in the files before it has been applied when the store is copied out, and those files can go.
 
 use super::control::ControlStore;
-use super::log::payload::{self, Control, Docs, Trace};
-use super::log::record::Kind;
+use super::log::payload::{self, Trace};
 use super::log::{Log, Replay};
 use super::memory::MemStore;
 use super::{
@@ -17,7 +16,7 @@ use super::{
     TraceStore,
 };
 use crate::graph::{Graph, Stats};
-use crate::model::segment::{Rejection, validate};
+use crate::model::segment::Rejection;
 use crate::model::summary::TraceSummary;
 use crate::model::time::Clock;
 use crate::model::{Micros, TraceId};
@@ -115,16 +114,18 @@ impl DurableStore {
         let started = Instant::now();
         let rec = &self.recovery;
         rec.bytes_total.store(replay.total_bytes, Relaxed);
-        let done = replay.run(
-            |kind, p| match apply_record(&self.mem, &self.control, kind, p) {
-                Ok(skipped) => {
-                    rec.records.fetch_add(1, Relaxed);
-                    rec.skipped_documents.fetch_add(skipped as u64, Relaxed);
-                }
-                Err(e) => tracing::warn!("replay skipped a record: {e}"),
-            },
-            &|bytes| rec.bytes_read.store(bytes, Relaxed),
-        )?;
+        let counts = Arc::new(super::replay::Counts::default());
+        let mut replayer =
+            super::replay::Replayer::new(self.mem.clone(), self.control.clone(), counts.clone());
+        let done = replay.run(|kind, p| replayer.apply(kind, p), &|bytes| {
+            rec.bytes_read.store(bytes, Relaxed);
+            rec.records.store(counts.records.load(Relaxed), Relaxed);
+        });
+        replayer.finish();
+        let done = done?;
+        rec.records.store(counts.records.load(Relaxed), Relaxed);
+        rec.skipped_documents
+            .store(counts.skipped.load(Relaxed), Relaxed);
         rec.bytes_read.store(done.bytes, Relaxed);
         rec.torn_bytes.store(done.torn_bytes, Relaxed);
         rec.millis
@@ -218,37 +219,6 @@ impl DurableStore {
             "wrote a checkpoint of the data directory"
         );
         Ok(bytes)
-    }
-}
-
-/// Applies one replayed record; returns how many of its documents no longer validate.
-fn apply_record(
-    mem: &MemStore,
-    control: &ControlStore,
-    kind: Kind,
-    p: &[u8],
-) -> Result<usize, Box<dyn std::error::Error>> {
-    match kind {
-        Kind::Docs => {
-            let d = Docs::decode(p)?;
-            let valid: Vec<IngestDoc<'_>> = d
-                .docs
-                .iter()
-                .filter_map(|raw| validate(raw).ok().map(|doc| IngestDoc { raw, doc }))
-                .collect();
-            let skipped = d.docs.len() - valid.len();
-            mem.put_at(&d.part, &valid, d.received);
-            Ok(skipped)
-        }
-        Kind::Trace => {
-            let t = Trace::decode(p)?;
-            Ok(mem.restore(&t.part, &t.docs, t.received, t.revision, t.limit_exceeded))
-        }
-        Kind::Control => {
-            let c = Control::decode(p)?;
-            control.restore(&c.part, c.state)?;
-            Ok(0)
-        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod control;
 pub mod durable;
 pub mod log;
 pub mod memory;
+mod replay;
 
 use crate::model::segment::{Rejection, ValidDoc};
 use crate::model::selection::TraceFilter;

@@ -265,6 +265,7 @@ impl Log {
                     .map_err(io_err("cannot start the syncer for", &wal_dir))?,
             );
         }
+        let total_bytes = replay_bytes + stats.checkpoint_bytes.load(Relaxed);
         let log = Log {
             tx,
             root: root.clone(),
@@ -277,10 +278,10 @@ impl Log {
             _lock: lock,
         };
         let replay = Replay {
+            total_bytes,
             checkpoint: checkpoint.map(|c| c.1),
             wal,
             repair: opts.repair,
-            total_bytes: replay_bytes,
         };
         Ok((log, replay))
     }
@@ -400,7 +401,7 @@ pub struct Replay {
     checkpoint: Option<PathBuf>,
     wal: Vec<(u64, PathBuf)>,
     repair: bool,
-    /// Bytes of wal files to read (the checkpoint's come on top).
+    /// Bytes of the checkpoint and wal files to read.
     pub total_bytes: u64,
 }
 

@@ -44,7 +44,15 @@ impl MemStore {
                     .map(|(&(pid, tid), e)| {
                         let texts = e.docs.iter().map(|d| shard.blocks.text(d.text)).collect();
                         let first = e.docs.first().map(|d| d.text);
-                        (first, pid, tid, e.received, e.revision, e.limit_exceeded, texts)
+                        (
+                            first,
+                            pid,
+                            tid,
+                            e.received,
+                            e.revision,
+                            e.limit_exceeded,
+                            texts,
+                        )
                     })
                     .collect()
             };
