@@ -228,3 +228,35 @@ def test_without_a_data_directory_nothing_is_written(fresh_gateway, tmp_path):
     g = fresh_gateway()
     assert "data_dir" not in g.health()
     assert put(g.client(), segment(name="mem")) == []
+
+
+def dir_bytes(path):
+    return sum(p.stat().st_size for p in pathlib.Path(path).rglob("*") if p.is_file())
+
+
+def test_max_disk_mb_bounds_the_directory_evicting_the_oldest(fresh_gateway, tmp_path):
+    data = str(tmp_path / "data")
+    g = fresh_gateway("--data-dir", data, "--max-disk-mb", "2")
+    g.wait_recovered()
+    client = g.client()
+    now = time.time()
+    sent = []
+    for batch in range(200):
+        docs = [segment(name="bounded", start=now - 600 + batch / 2 + i / 100, metadata={"pad": {"x": new_id() * 40}})
+                for i in range(25)]
+        assert put(client, *docs) == []
+        sent += [d["trace_id"] for d in docs]
+    assert dir_bytes(data) > 2 << 20, "the test must write more than the bound"
+    h = g.health()
+    assert h["store"]["evicted_traces"] > 0
+    deadline = time.time() + 30
+    while dir_bytes(data) > 2 << 20:
+        assert time.time() < deadline, f"the directory still holds {dir_bytes(data)} bytes: {g.health()['data_dir']}"
+        time.sleep(0.2)
+    kept = all_trace_ids(client)
+    # The oldest went first: what is kept is the newest run of what was sent.
+    assert kept and kept == set(sent[-len(kept):])
+    g.kill()
+    g = fresh_gateway("--data-dir", data, "--max-disk-mb", "2")
+    g.wait_recovered()
+    assert all_trace_ids(g.client()) == kept
