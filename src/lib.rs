@@ -23,6 +23,7 @@ pub mod ingest;
 pub mod model;
 pub mod otlp;
 pub mod query;
+pub mod rules;
 pub mod sampling;
 pub mod store;
 pub mod xray_api;

@@ -19,11 +19,12 @@ use super::{
     SummaryQuery, TraceStore,
 };
 use crate::graph::{Graph, Stats};
-use crate::model::segment::{DocKind, INVALID_SEGMENT, Rejection, ValidDoc, validate};
+use crate::model::segment::{DocKind, Rejection, ValidDoc, validate};
 use crate::model::selection::{Term, index_terms};
 use crate::model::summary::{Hot, TraceSummary, compute};
 use crate::model::time::Clock;
 use crate::model::{Micros, SegmentId, TraceId};
+use crate::rules::{self, HeldDoc, Step};
 use blocks::{Blocks, Loc, Text, Unpacker};
 use parking_lot::{Mutex, RwLock};
 use postings::Postings;
@@ -222,12 +223,6 @@ fn shard_of(t: &TraceId) -> usize {
     (t.mix64() % SHARDS as u64) as usize
 }
 
-const MINUTE: Micros = 60_000_000;
-
-fn minute(t: Micros) -> i64 {
-    t.div_euclid(MINUTE)
-}
-
 /// What a trace counts against `max_bytes` besides its documents' share of the blocks.
 fn fixed_size(e: &TraceEntry) -> u64 {
     e.docs.len() as u64 * DOC_OVERHEAD + TRACE_OVERHEAD
@@ -311,45 +306,45 @@ impl MemStore {
         let mut unpacker = Unpacker::default();
         // Which stored documents came from this batch (their parse is at hand).
         let mut fresh: Vec<Option<usize>> = vec![None; entry.docs.len()];
-        let mut changed = false;
-        for &i in idxs {
-            let d = &batch[i];
-            let raw_len = d.raw.len() as u64;
-            let existing = entry.docs.iter().position(|x| x.id == d.doc.id);
-            let old_len = existing.map_or(0, |p| entry.docs[p].text.len as u64);
-            if let Some(p) = existing {
-                let old = &entry.docs[p];
-                if old.complete && d.doc.in_progress() {
-                    continue; // a complete document is never replaced by an in-progress one
-                }
-                if blocks.holds(old.text, d.raw.as_bytes(), &mut unpacker) {
-                    continue; // identical re-send
-                }
-            }
-            if entry.raw_bytes - old_len + raw_len > self.limits.max_trace_bytes {
-                entry.limit_exceeded = true;
-                results[i] = Some(Rejection {
-                    id: Some(d.doc.id.to_string()),
-                    code: INVALID_SEGMENT,
-                    message: "Trace Size Exceeded. Reduce the number of segments per trace and the size of your segment documents.".into(),
-                });
-                continue;
-            }
-            entry.raw_bytes = entry.raw_bytes - old_len + raw_len;
-            delta.raw += raw_len as i64 - old_len as i64;
-            match existing {
-                Some(p) => {
+        let held_docs: Vec<HeldDoc> = entry
+            .docs
+            .iter()
+            .map(|d| HeldDoc {
+                id: d.id,
+                complete: d.complete,
+                len: d.text.len as u64,
+            })
+            .collect();
+        let incoming: Vec<(&str, &ValidDoc<'_>)> = idxs
+            .iter()
+            .map(|&i| (batch[i].raw, &batch[i].doc))
+            .collect();
+        let merged = rules::merge(
+            &held_docs,
+            entry.raw_bytes,
+            self.limits.max_trace_bytes,
+            &incoming,
+            |p, raw| blocks.holds(entry.docs[p].text, raw.as_bytes(), &mut unpacker),
+        );
+        let changed = merged.changed();
+        entry.limit_exceeded |= merged.limit_exceeded;
+        delta.raw += merged.raw_bytes as i64 - entry.raw_bytes as i64;
+        entry.raw_bytes = merged.raw_bytes;
+        for (&i, step) in idxs.iter().zip(merged.steps) {
+            match step {
+                Step::Unchanged => {}
+                Step::Refused(r) => results[i] = Some(r),
+                Step::Replace(p) => {
                     blocks.release(entry.docs[p].text, &mut held);
-                    entry.docs[p] = Doc::new(d, blocks, &mut held);
+                    entry.docs[p] = Doc::new(&batch[i], blocks, &mut held);
                     fresh[p] = Some(i);
                 }
-                None => {
-                    entry.docs.push(Doc::new(d, blocks, &mut held));
+                Step::Add => {
+                    entry.docs.push(Doc::new(&batch[i], blocks, &mut held));
                     fresh.push(Some(i));
                     delta.docs += 1;
                 }
             }
-            changed = true;
         }
         if !changed {
             if is_new {
@@ -376,39 +371,29 @@ impl MemStore {
         let (old_terms, new_terms) = terms;
         let old = if is_new {
             entry.ordinal = postings.allocate(key);
-            old_terms.clear();
             None
         } else {
-            let old = entry.full(summaries, &mut Unpacker::default());
-            index_terms(&old, old_terms);
+            Some(entry.full(summaries, &mut Unpacker::default()))
+        };
+        rules::index_changes(old.as_ref(), &summary, old_terms, new_terms);
+        for c in rules::graph_contributions(old.as_ref(), &summary) {
             delta
                 .graph
-                .entry((pid, minute(old.start)))
+                .entry((pid, c.minute))
                 .or_default()
-                .contribute(&old, -1);
-            Some(old)
-        };
-        for l in summary
-            .links
-            .iter()
-            .filter(|l| old.as_ref().is_none_or(|o| !o.links.contains(l)))
-        {
+                .contribute(c.summary, c.sign);
+        }
+        for l in rules::new_links(old.as_ref(), &summary) {
             delta.links.push(PendingLink {
                 pid,
                 target: l.trace_id,
                 span: l.span,
                 from: l.from,
                 start: l.start,
-                bucket: minute(summary.start),
+                bucket: rules::graph_minute(summary.start),
             });
         }
         delta.arrived.push((pid, trace_id));
-        delta
-            .graph
-            .entry((pid, minute(summary.start)))
-            .or_default()
-            .contribute(&summary, 1);
-        index_terms(&summary, new_terms);
         postings.update(entry.ordinal, old_terms, new_terms);
         if let Some(old) = entry.summary {
             summaries.release(old, &mut held);
@@ -452,10 +437,10 @@ impl MemStore {
         let summary = e.full(&shard.summaries, unpacker);
         index_terms(&summary, &mut terms);
         let mut graphs = self.graphs.lock();
-        if let Some(g) = graphs.get_mut(&(key.0, minute(summary.start))) {
+        if let Some(g) = graphs.get_mut(&(key.0, rules::graph_minute(summary.start))) {
             g.contribute(&summary, -1);
             if g.is_empty() {
-                graphs.remove(&(key.0, minute(summary.start)));
+                graphs.remove(&(key.0, rules::graph_minute(summary.start)));
             }
         }
         drop(graphs);
@@ -817,7 +802,10 @@ impl TraceStore for MemStore {
         };
         let graphs = self.graphs.lock();
         for g in graphs
-            .range((pid, minute(start))..(pid, minute(end.saturating_sub(1)) + 1))
+            .range(
+                (pid, rules::graph_minute(start))
+                    ..(pid, rules::graph_minute(end.saturating_sub(1)) + 1),
+            )
             .map(|(_, g)| g)
         {
             out.merge(g);
@@ -837,8 +825,11 @@ impl TraceStore for MemStore {
         };
         let graphs = self.graphs.lock();
         Ok(graphs
-            .range((pid, minute(start))..(pid, minute(end.saturating_sub(1)) + 1))
-            .map(|((_, m), g)| (m * MINUTE, select(g)))
+            .range(
+                (pid, rules::graph_minute(start))
+                    ..(pid, rules::graph_minute(end.saturating_sub(1)) + 1),
+            )
+            .map(|((_, m), g)| (rules::minute_start(*m), select(g)))
             .collect())
     }
 
