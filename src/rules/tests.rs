@@ -60,7 +60,12 @@ fn an_in_progress_document_never_replaces_a_complete_one() {
 fn an_identical_resend_changes_nothing_even_within_one_batch() {
     let d = doc(1, Some(1.0), 0);
     assert_eq!(
-        run(&[d.clone()], &[d.clone()], 500 * 1024).steps,
+        run(
+            std::slice::from_ref(&d),
+            std::slice::from_ref(&d),
+            500 * 1024
+        )
+        .steps,
         vec![Step::Unchanged]
     );
     let m = run(&[], &[d.clone(), d], 500 * 1024);
@@ -105,7 +110,7 @@ fn past_the_size_limit_documents_are_refused_with_aws_message_and_the_trace_is_m
 fn a_replacement_counts_only_the_difference_against_the_limit() {
     let held = vec![doc(1, None, 300)];
     let done = doc(1, Some(1.0), 300);
-    let m = run(&held, &[done.clone()], done.len() as u64);
+    let m = run(&held, std::slice::from_ref(&done), done.len() as u64);
     assert_eq!(m.steps, vec![Step::Replace(0)]);
     assert!(!m.limit_exceeded);
 }
