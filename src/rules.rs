@@ -61,19 +61,20 @@ impl Merge {
 /// Merges `incoming` (one trace's valid documents with their texts, in arrival order) into
 /// what the trace holds. `same_text(i, raw)` tells whether held document `i` is `raw` byte for
 /// byte; it is asked only about documents held before this batch.
-pub fn merge(
-    held: &[HeldDoc],
+pub fn merge<'r, 'd: 'r>(
+    held: impl ExactSizeIterator<Item = HeldDoc>,
     raw_bytes: u64,
     max_trace_bytes: u64,
-    incoming: &[(&str, &ValidDoc<'_>)],
+    incoming: impl ExactSizeIterator<Item = (&'r str, &'r ValidDoc<'d>)>,
     mut same_text: impl FnMut(usize, &str) -> bool,
 ) -> Merge {
     // The trace as it evolves within the batch: what it held, then what the batch brought.
-    let mut docs: Vec<(HeldDoc, Option<&str>)> = held.iter().map(|h| (*h, None)).collect();
+    let mut docs: Vec<(HeldDoc, Option<&str>)> = Vec::with_capacity(held.len() + incoming.len());
+    docs.extend(held.map(|h| (h, None)));
     let mut raw_bytes = raw_bytes;
     let mut limit_exceeded = false;
     let mut steps = Vec::with_capacity(incoming.len());
-    for &(raw, doc) in incoming {
+    for (raw, doc) in incoming {
         let len = raw.len() as u64;
         let existing = docs.iter().position(|(h, _)| h.id == doc.id);
         if let Some(p) = existing {

@@ -35,9 +35,8 @@ fn run(held: &[String], texts: &[String], max: u64) -> Merge {
         .collect();
     let raw_bytes = held.iter().map(|t| t.len() as u64).sum();
     let parsed: Vec<ValidDoc<'_>> = texts.iter().map(|t| validate(t).unwrap()).collect();
-    let incoming: Vec<(&str, &ValidDoc<'_>)> =
-        texts.iter().map(String::as_str).zip(&parsed).collect();
-    merge(&held_docs, raw_bytes, max, &incoming, |i, raw| {
+    let incoming = texts.iter().map(String::as_str).zip(&parsed);
+    merge(held_docs.into_iter(), raw_bytes, max, incoming, |i, raw| {
         held[i] == raw
     })
 }

@@ -306,24 +306,17 @@ impl MemStore {
         let mut unpacker = Unpacker::default();
         // Which stored documents came from this batch (their parse is at hand).
         let mut fresh: Vec<Option<usize>> = vec![None; entry.docs.len()];
-        let held_docs: Vec<HeldDoc> = entry
-            .docs
-            .iter()
-            .map(|d| HeldDoc {
-                id: d.id,
-                complete: d.complete,
-                len: d.text.len as u64,
-            })
-            .collect();
-        let incoming: Vec<(&str, &ValidDoc<'_>)> = idxs
-            .iter()
-            .map(|&i| (batch[i].raw, &batch[i].doc))
-            .collect();
+        let held_docs = entry.docs.iter().map(|d| HeldDoc {
+            id: d.id,
+            complete: d.complete,
+            len: d.text.len as u64,
+        });
+        let incoming = idxs.iter().map(|&i| (batch[i].raw, &batch[i].doc));
         let merged = rules::merge(
-            &held_docs,
+            held_docs,
             entry.raw_bytes,
             self.limits.max_trace_bytes,
-            &incoming,
+            incoming,
             |p, raw| blocks.holds(entry.docs[p].text, raw.as_bytes(), &mut unpacker),
         );
         let changed = merged.changed();
