@@ -2,7 +2,7 @@
 //! writes, ENOSPC and EIO where the real disk would give them.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,6 +10,14 @@ use std::sync::Arc;
 pub trait SegmentFile: Send + Sync {
     /// Appends what it can of `buf` at the end, as write(2) does; may write less than asked.
     fn append(&self, buf: &[u8]) -> io::Result<usize>;
+    /// Appends what it can of `bufs`, in order, as writev(2) does.
+    fn append_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match bufs.iter().find(|b| !b.is_empty()) {
+            Some(b) => self.append(b),
+            None => Ok(0),
+        }
+    }
+
     /// Makes what was appended durable (fdatasync).
     fn sync(&self) -> io::Result<()>;
     /// Cuts the file back to `len` bytes.
@@ -30,6 +38,10 @@ struct DiskFile(File);
 impl SegmentFile for DiskFile {
     fn append(&self, buf: &[u8]) -> io::Result<usize> {
         (&self.0).write(buf)
+    }
+
+    fn append_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&self.0).write_vectored(bufs)
     }
 
     fn sync(&self) -> io::Result<()> {

@@ -7,7 +7,7 @@
 use super::files::{Io, SegmentFile};
 use super::{Fsync, LogStats, wal_path};
 use parking_lot::Mutex;
-use std::io;
+use std::io::{self, IoSlice};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -16,6 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Bytes gathered into one write at most.
 const GROUP_BYTES: usize = 8 << 20;
+/// Buffers one writev takes at most (Linux's IOV_MAX).
+const IOV_MAX: usize = 1024;
 
 pub enum Msg {
     Append {
@@ -50,27 +52,32 @@ pub struct Writer {
 
 impl Writer {
     pub fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
-        let mut buf = Vec::with_capacity(1 << 20);
+        // The records gathered for one write, written as they are (writev), not copied.
+        let mut buf: Vec<Vec<u8>> = Vec::with_capacity(256);
+        let mut bytes = 0;
         let mut waiters: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
         while let Some(first) = rx.blocking_recv() {
             let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
                     Msg::Append { record, done } => {
-                        buf.extend_from_slice(&record);
+                        bytes += record.len();
+                        buf.push(record);
                         waiters.push(done);
                     }
                     Msg::Roll { done } => {
                         self.flush(&mut buf, &mut waiters);
+                        bytes = 0;
                         let r = self.roll().map(|()| self.number);
                         let _ = done.send(r.map_err(|e| e.to_string()));
                     }
                 }
-                if buf.len() < GROUP_BYTES {
+                if bytes < GROUP_BYTES {
                     next = rx.try_recv().ok();
                 }
             }
             self.flush(&mut buf, &mut waiters);
+            bytes = 0;
         }
         // The senders are gone: make what was written durable before the process ends.
         if self.fsync != Fsync::Never {
@@ -78,7 +85,11 @@ impl Writer {
         }
     }
 
-    fn flush(&mut self, buf: &mut Vec<u8>, waiters: &mut Vec<oneshot::Sender<Result<(), String>>>) {
+    fn flush(
+        &mut self,
+        buf: &mut Vec<Vec<u8>>,
+        waiters: &mut Vec<oneshot::Sender<Result<(), String>>>,
+    ) {
         if buf.is_empty() {
             return;
         }
@@ -94,7 +105,7 @@ impl Writer {
         buf.clear();
     }
 
-    fn write(&mut self, buf: &[u8]) -> io::Result<()> {
+    fn write(&mut self, records: &[Vec<u8>]) -> io::Result<()> {
         let file = self.current.lock().file.clone();
         if self.broken {
             file.truncate(self.len)?;
@@ -102,13 +113,15 @@ impl Writer {
         }
         if self.len >= self.segment_bytes {
             self.roll()?;
-            return self.write(buf);
+            return self.write(records);
         }
-        let mut done = 0;
-        while done < buf.len() {
-            match file.append(&buf[done..]) {
+        let total: usize = records.iter().map(Vec::len).sum();
+        let mut slices: Vec<IoSlice<'_>> = records.iter().map(|r| IoSlice::new(r)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match file.append_vectored(&rest[..rest.len().min(IOV_MAX)]) {
                 Ok(0) => return self.undo(&*file, io::ErrorKind::WriteZero.into()),
-                Ok(n) => done += n,
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return self.undo(&*file, e),
             }
@@ -123,8 +136,8 @@ impl Writer {
         } else {
             self.current.lock().dirty.store(true, Relaxed);
         }
-        self.len += buf.len() as u64;
-        self.stats.wal_bytes.fetch_add(buf.len() as u64, Relaxed);
+        self.len += total as u64;
+        self.stats.wal_bytes.fetch_add(total as u64, Relaxed);
         Ok(())
     }
 
