@@ -10,7 +10,7 @@
 //! returned. Queries never parse stored JSON.
 
 mod blocks;
-mod persist;
+pub mod persist;
 mod postings;
 mod scan;
 
@@ -627,6 +627,17 @@ impl MemStore {
         batch: &[IngestDoc<'_>],
         now: Micros,
     ) -> Vec<Option<Rejection>> {
+        self.put_received(part, batch, &|_| now)
+    }
+
+    /// Stores a batch whose documents arrived at different times: `received(i)` for document
+    /// `i` (a trace's documents in one batch share their time).
+    pub fn put_received(
+        &self,
+        part: &Partition,
+        batch: &[IngestDoc<'_>],
+        received: &dyn Fn(usize) -> Micros,
+    ) -> Vec<Option<Rejection>> {
         let pid = self.partition_id(part);
         let mut results: Vec<Option<Rejection>> = vec![None; batch.len()];
         let mut order: Vec<(usize, TraceId, usize)> = batch
@@ -656,7 +667,7 @@ impl MemStore {
                     batch,
                     &idxs,
                     &mut results,
-                    now,
+                    received(idxs[0]),
                     &mut delta,
                     &mut terms,
                 );

@@ -3,16 +3,17 @@
 //! documents of one trace are applied in log order while different traces are applied at once.
 //! Control-plane records are applied by the reader as they come.
 
+use super::IngestDoc;
 use super::control::ControlStore;
 use super::log::payload::{Control, Docs, Trace};
 use super::log::record::Kind;
 use super::memory::MemStore;
-use super::{IngestDoc, Partition};
+use super::memory::persist::Restored;
+use crate::model::TraceId;
 use crate::model::segment::validate;
-use crate::model::{Micros, TraceId};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 
 /// Records queued for a worker at most (bounds replay's memory).
 const QUEUE: usize = 256;
@@ -120,63 +121,91 @@ fn docs_of(kind: Kind, payload: &[u8]) -> Result<Vec<&str>, super::log::payload:
     })
 }
 
-/// A record decoded for a worker: the partition, and per trace its arrival time.
-struct Decoded<'a> {
-    part: Partition,
-    received: Micros,
-    /// For a checkpoint's trace record: its revision and size-limit flag.
-    restored: Option<(u32, bool)>,
-    docs: Vec<&'a str>,
-}
-
-fn decode(kind: Kind, payload: &[u8]) -> Option<Decoded<'_>> {
-    match kind {
-        Kind::Trace => Trace::decode(payload).ok().map(|t| Decoded {
-            part: t.part,
-            received: t.received,
-            restored: Some((t.revision, t.limit_exceeded)),
-            docs: t.docs,
-        }),
-        _ => Docs::decode(payload).ok().map(|d| Decoded {
-            part: d.part,
-            received: d.received,
-            restored: None,
-            docs: d.docs,
-        }),
-    }
-}
+/// Checkpoint traces put back together at most. Each trace is in a checkpoint once, so they
+/// need no order among themselves; a checkpoint's records all come before the wal's.
+const RESTORE_BATCH: usize = 512;
 
 fn work(mem: &MemStore, rx: Receiver<Work>, counts: &Counts) {
-    for w in rx {
-        let Some(d) = decode(w.kind, &w.record) else {
-            continue;
+    let mut pending: Vec<Work> = Vec::new();
+    loop {
+        let w = match rx.try_recv() {
+            Ok(w) => w,
+            Err(TryRecvError::Empty) => {
+                restore(mem, &mut pending, counts);
+                match rx.recv() {
+                    Ok(w) => w,
+                    Err(_) => break,
+                }
+            }
+            Err(TryRecvError::Disconnected) => break,
         };
-        let mine = w
-            .docs
-            .iter()
-            .filter_map(|&i| d.docs.get(i as usize).copied());
-        match d.restored {
-            Some((revision, limit_exceeded)) => {
-                let docs: Vec<&str> = mine.collect();
-                let skipped = mem.restore(&d.part, &docs, d.received, revision, limit_exceeded);
-                counts.skipped.fetch_add(skipped as u64, Relaxed);
+        if w.kind == Kind::Trace {
+            pending.push(w);
+            if pending.len() >= RESTORE_BATCH {
+                restore(mem, &mut pending, counts);
             }
-            None => {
-                let mut skipped = 0;
-                let valid: Vec<IngestDoc<'_>> = mine
-                    .filter_map(|raw| match validate(raw) {
-                        Ok(doc) => Some(IngestDoc { raw, doc }),
-                        Err(_) => {
-                            skipped += 1;
-                            None
-                        }
-                    })
-                    .collect();
-                mem.put_at(&d.part, &valid, d.received);
-                counts.skipped.fetch_add(skipped, Relaxed);
-            }
+            continue;
         }
+        restore(mem, &mut pending, counts);
+        apply_docs(mem, &w, counts);
     }
+    restore(mem, &mut pending, counts);
+}
+
+/// Puts back the checkpoint traces gathered, a partition's run at a time.
+fn restore(mem: &MemStore, pending: &mut Vec<Work>, counts: &Counts) {
+    let traces: Vec<Trace<'_>> = pending
+        .iter()
+        .filter_map(|w| {
+            let mut t = Trace::decode(&w.record).ok()?;
+            // Only the documents routed here (all of them, but for any that are not valid).
+            t.docs = w
+                .docs
+                .iter()
+                .filter_map(|&i| t.docs.get(i as usize).copied())
+                .collect();
+            Some(t)
+        })
+        .collect();
+    let mut at = 0;
+    while at < traces.len() {
+        let part = &traces[at].part;
+        let run: Vec<Restored<'_>> = traces[at..]
+            .iter()
+            .take_while(|t| &t.part == part)
+            .map(|t| Restored {
+                docs: t.docs.clone(),
+                received: t.received,
+                revision: t.revision,
+                limit_exceeded: t.limit_exceeded,
+            })
+            .collect();
+        let skipped = mem.restore(part, &run);
+        counts.skipped.fetch_add(skipped as u64, Relaxed);
+        at += run.len();
+    }
+    pending.clear();
+}
+
+fn apply_docs(mem: &MemStore, w: &Work, counts: &Counts) {
+    let Ok(d) = Docs::decode(&w.record) else {
+        return;
+    };
+    let mut skipped = 0;
+    let valid: Vec<IngestDoc<'_>> = w
+        .docs
+        .iter()
+        .filter_map(|&i| d.docs.get(i as usize).copied())
+        .filter_map(|raw| match validate(raw) {
+            Ok(doc) => Some(IngestDoc { raw, doc }),
+            Err(_) => {
+                skipped += 1;
+                None
+            }
+        })
+        .collect();
+    mem.put_at(&d.part, &valid, d.received);
+    counts.skipped.fetch_add(skipped, Relaxed);
 }
 
 /// The trace a document belongs to: its top-level `trace_id`, found by a scan that only tracks

@@ -18,6 +18,14 @@ pub struct ExportedTrace<'a> {
     pub docs: &'a [&'a str],
 }
 
+/// A trace to put back as `export` gave it.
+pub struct Restored<'a> {
+    pub docs: Vec<&'a str>,
+    pub received: Micros,
+    pub revision: u32,
+    pub limit_exceeded: bool,
+}
+
 impl MemStore {
     /// Hands every stored trace to `f`, a shard at a time: each shard's texts are taken under
     /// its lock and unpacked after it, so writers wait only for the copy.
@@ -90,33 +98,41 @@ impl MemStore {
         Ok(())
     }
 
-    /// Puts back a trace that `export` gave, as it was. Documents that no longer validate
-    /// are skipped (and counted in the answer), so that one bad text cannot stop a start.
-    pub fn restore(
-        &self,
-        part: &Partition,
-        docs: &[&str],
-        received: Micros,
-        revision: u32,
-        limit_exceeded: bool,
-    ) -> usize {
-        let valid: Vec<IngestDoc<'_>> = docs
-            .iter()
-            .filter_map(|raw| validate(raw).ok().map(|doc| IngestDoc { raw, doc }))
-            .collect();
-        let skipped = docs.len() - valid.len();
-        let Some(trace_id) = valid.first().map(|d| d.doc.trace_id) else {
-            return skipped;
-        };
-        self.put_at(part, &valid, received);
+    /// Puts back traces that `export` gave, as they were, in one batch. Documents that no
+    /// longer validate are skipped (and counted in the answer), so that one bad text cannot
+    /// stop a start.
+    pub fn restore(&self, part: &Partition, traces: &[Restored<'_>]) -> usize {
+        let mut valid: Vec<IngestDoc<'_>> = Vec::with_capacity(traces.len());
+        let mut owner: Vec<usize> = Vec::with_capacity(traces.len());
+        let mut skipped = 0;
+        for (t, trace) in traces.iter().enumerate() {
+            for raw in &trace.docs {
+                match validate(raw) {
+                    Ok(doc) => {
+                        valid.push(IngestDoc { raw, doc });
+                        owner.push(t);
+                    }
+                    Err(_) => skipped += 1,
+                }
+            }
+        }
+        self.put_received(part, &valid, &|i| traces[owner[i]].received);
         let pid = self.partition_id(part);
-        if let Some(e) = self.shards[shard_of(&trace_id)]
-            .lock()
-            .traces
-            .get_mut(&(pid, trace_id))
-        {
-            e.revision = revision.max(1);
-            e.limit_exceeded |= limit_exceeded;
+        let mut last = usize::MAX;
+        for (d, &t) in valid.iter().zip(&owner) {
+            if t == last {
+                continue;
+            }
+            last = t;
+            let trace_id = d.doc.trace_id;
+            if let Some(e) = self.shards[shard_of(&trace_id)]
+                .lock()
+                .traces
+                .get_mut(&(pid, trace_id))
+            {
+                e.revision = traces[t].revision.max(1);
+                e.limit_exceeded |= traces[t].limit_exceeded;
+            }
         }
         skipped
     }
