@@ -260,3 +260,52 @@ def test_max_disk_mb_bounds_the_directory_evicting_the_oldest(fresh_gateway, tmp
     g = fresh_gateway("--data-dir", data, "--max-disk-mb", "2")
     g.wait_recovered()
     assert all_trace_ids(g.client()) == kept
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs of the test's own (needs root, as CI has), unmounted afterwards."""
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_disk_refuses_writes_retryably_keeps_serving_reads_and_recovers(fresh_gateway, small_disk):
+    import subprocess
+
+    import botocore.exceptions
+
+    data = str(small_disk / "data")
+    g = fresh_gateway("--data-dir", data, "--fsync", "always")
+    g.wait_recovered()
+    client = no_retries(g)
+    acked, refused = [], None
+    for _ in range(400):
+        docs = [segment(name="disk", metadata={"pad": {"x": new_id() * 50}}) for _ in range(10)]
+        try:
+            assert put(client, *docs) == []
+        except botocore.exceptions.ClientError as e:
+            refused = e.response
+            break
+        acked += [d["trace_id"] for d in docs]
+    assert refused is not None, "the disk never filled"
+    assert refused["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert refused["Error"]["Code"] == "ServiceUnavailable"
+    assert acked
+    # Reads go on while the disk is full.
+    assert set(acked) <= all_trace_ids(client)
+    # Room again: writes succeed again, and everything acknowledged survives a crash.
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    later = [segment(name="after") for _ in range(5)]
+    assert put(client, *later) == []
+    acked += [d["trace_id"] for d in later]
+    g.kill()
+    g = fresh_gateway("--data-dir", data)
+    g.wait_recovered()
+    assert set(acked) <= all_trace_ids(g.client())
