@@ -6,12 +6,13 @@
 //!
 //! Readings where AWS documents little: a request counts as a fault (5xx), else a throttle
 //! (429), else another error (4xx), else ok; requests still in progress are not counted.
-//! Histograms group values in bins about 25 % wide (reported at the bin's middle), where AWS
-//! lists exact values; the client node is one node in front of all entry points.
+//! Histograms group values in bins about 25 % wide, each reported as the mean of the values it
+//! holds (so values seen once are reported exactly, as AWS lists them); the client node is one
+//! node in front of all entry points.
 
 mod render;
 
-pub use render::{render_services, stats_json};
+pub use render::{histogram, render_services, stats_json};
 
 use crate::model::Micros;
 use crate::model::intern::Sid;
@@ -34,36 +35,44 @@ fn bin_of(secs: f64) -> u8 {
         .min(BINS - 1)
 }
 
-/// The value a bin is reported as, in seconds.
-pub fn bin_value(bin: u8) -> f64 {
-    if bin == 0 {
-        0.0005
-    } else {
-        BIN_RATIO.powi(bin as i32 - 1) * BIN_RATIO.sqrt() / 1000.0
-    }
-}
-
-/// A sparse histogram: `(bin, count)` pairs sorted by bin.
+/// A sparse histogram: `(bin, count, sum of the values counted)` sorted by bin. Each entry is
+/// reported as the mean of its values, so a value seen alone is reported as it was.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Hist(pub Vec<(u8, i64)>);
+pub struct Hist(pub Vec<(u8, i64, f64)>);
 
 impl Hist {
-    fn add(&mut self, bin: u8, n: i64) {
+    /// Counts `n` values (negative to withdraw them) whose sum is `sum` in bin `bin`.
+    fn add(&mut self, bin: u8, n: i64, sum: f64) {
         match self.0.binary_search_by_key(&bin, |e| e.0) {
             Ok(i) => {
                 self.0[i].1 += n;
+                self.0[i].2 += sum;
                 if self.0[i].1 == 0 {
                     self.0.remove(i);
                 }
             }
-            Err(i) => self.0.insert(i, (bin, n)),
+            Err(i) => self.0.insert(i, (bin, n, sum)),
         }
     }
 
+    /// Counts one value (`sign` -1 withdraws it).
+    fn record(&mut self, value: f64, sign: i64) {
+        self.add(bin_of(value), sign, sign as f64 * value);
+    }
+
     fn merge(&mut self, other: &Hist) {
-        for &(b, n) in &other.0 {
-            self.add(b, n);
+        for &(b, n, sum) in &other.0 {
+            self.add(b, n, sum);
         }
+    }
+
+    /// `(value, count)` of each entry: the mean of the values it holds, to the microsecond
+    /// (sums that had values withdrawn carry float noise below that).
+    pub fn entries(&self) -> impl Iterator<Item = (f64, i64)> + '_ {
+        self.0
+            .iter()
+            .filter(|e| e.1 > 0)
+            .map(|&(_, n, sum)| (((sum / n as f64) * 1e6).round() / 1e6, n))
     }
 }
 
@@ -115,7 +124,7 @@ impl Stats {
         *class += sign;
         self.total += sign;
         self.total_response_time += sign as f64 * duration;
-        self.response.add(bin_of(duration), sign);
+        self.response.record(duration, sign);
         if sign > 0 {
             self.start = self.start.min(start);
             self.end = self.end.max(start + (duration * 1e6) as Micros);

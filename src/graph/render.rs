@@ -1,13 +1,13 @@
 //! `Service` and `Edge` documents of GetServiceGraph / GetTraceGraph.
 
-use super::{Graph, Hist, Stats, bin_value, secs};
+use super::{Graph, Hist, Stats, secs};
 use crate::model::intern::{self, Sid};
 use serde_json::{Value, json};
 
-fn histogram(h: &Hist) -> Value {
-    h.0.iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|&(b, n)| json!({"Value": bin_value(b), "Count": n}))
+/// A `HistogramEntry` list.
+pub fn histogram(h: &Hist) -> Value {
+    h.entries()
+        .map(|(value, n)| json!({"Value": value, "Count": n}))
         .collect()
 }
 

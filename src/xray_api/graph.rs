@@ -243,12 +243,13 @@ pub async fn get_time_series_service_statistics(
         .map(|(i, (t, s))| {
             let mut v = json!({
                 "Timestamp": micros_to_secs(*t),
-                "ResponseTimeHistogram": s.response.0.iter().filter(|(_, n)| *n > 0).map(|&(b, n)| json!({"Value": crate::graph::bin_value(b), "Count": n})).collect::<Vec<_>>(),
+                "ResponseTimeHistogram": crate::graph::histogram(&s.response),
             });
             v[key] = stats_json(s);
             if forecast {
                 let (low, high) = fault_forecast(&periods[..i]);
-                v["ServiceForecastStatistics"] = json!({"FaultCountLow": low, "FaultCountHigh": high});
+                v["ServiceForecastStatistics"] =
+                    json!({"FaultCountLow": low, "FaultCountHigh": high});
             }
             v
         })

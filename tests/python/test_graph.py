@@ -183,3 +183,33 @@ def test_span_links_are_link_edges(fresh_gateway):
     assert link["SummaryStatistics"]["TotalCount"] == 1
     [age] = link["ReceivedEventAgeHistogram"]
     assert age["Count"] == 1 and age["Value"] == pytest.approx(2.0, rel=0.15)
+
+
+def test_histograms_report_the_values_observed(fresh_gateway):
+    """A HistogramEntry's Value is a value that was seen: one 1.0 s call shows 1.0, in every
+    histogram the API returns (values falling together are reported as their mean)."""
+    g = fresh_gateway()
+    xray = g.client()
+    start = int(time.time()) - 300
+    start -= start % 60
+    durations = [1.0, 0.25, 0.25, 3.5]
+    ids = []
+    for i, d in enumerate(durations):
+        ids.append(new_trace_id(start + i))
+        assert put(xray, segment(ids[-1], name="timed", start=start + i, end=start + i + d)) == []
+
+    def values(hist):
+        return sorted((h["Value"], h["Count"]) for h in hist)
+
+    want = [(0.25, 2), (1.0, 1), (3.5, 1)]
+    graph = xray.get_service_graph(StartTime=start - 60, EndTime=start + 120)["Services"]
+    timed = nodes(graph)["timed"]
+    assert values(timed["ResponseTimeHistogram"]) == want
+    assert values(timed["DurationHistogram"]) == want
+    assert values(edge(graph, "client", "timed")["ResponseTimeHistogram"]) == want
+    series = xray.get_time_series_service_statistics(StartTime=start - 60, EndTime=start + 120, Period=60,
+                                                     EntitySelectorExpression='service("timed")')
+    points = [p for p in series["TimeSeriesServiceStatistics"] if p.get("ResponseTimeHistogram")]
+    assert sorted(v for p in points for v in values(p["ResponseTimeHistogram"])) == want
+    one = nodes(xray.get_trace_graph(TraceIds=[ids[0]])["Services"])
+    assert values(one["timed"]["ResponseTimeHistogram"]) == [(1.0, 1)]

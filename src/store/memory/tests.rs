@@ -513,7 +513,7 @@ async fn span_links_resolve_in_either_arrival_order() {
     let g = s.service_graph(&part(), 0, 10_000_000_000).await.unwrap();
     let ages = &g.links.values().next().unwrap().response.0;
     assert_eq!(
-        ages.iter().map(|(_, n)| n).sum::<i64>(),
+        ages.iter().map(|(_, n, _)| n).sum::<i64>(),
         2,
         "two events aged about 3 s"
     );
