@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod config;
+pub mod control;
 pub mod convert;
 pub mod daemon;
 pub mod error;

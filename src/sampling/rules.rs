@@ -60,7 +60,7 @@ pub struct RuleRecord {
 }
 
 /// Fields an update may change; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RuleUpdate {
     pub resource_arn: Option<String>,
     pub priority: Option<i64>,

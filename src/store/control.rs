@@ -1,103 +1,15 @@
-//! Control-plane state per account and region: encryption, the trace-segment destination,
-//! indexing rules, resource policies, trace retrievals, groups, sampling rules and tags. Small,
-//! typed and in memory. With a data directory, a partition's whole state (a few KB) is logged
-//! after every change, before the change is acknowledged; replay keeps the last one.
+//! Control-plane state per partition, held in memory. With a data directory, every command
+//! that changed a partition is logged before it is acknowledged, and replay applies the same
+//! commands again; a checkpoint holds each partition's whole state.
 
-use super::log::{Log, payload::control_record};
+use super::log::Log;
+use super::log::payload::control_record;
+use super::log::record::Kind;
 use super::{Partition, StoreError};
+use crate::control::{Applied, Command, ControlError, ControlState};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Encryption {
-    /// `NONE` or `KMS`.
-    pub kind: String,
-    pub key_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Destination {
-    /// `XRay` or `CloudWatchLogs`.
-    pub name: String,
-    pub kms_key_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IndexingRule {
-    pub name: String,
-    pub desired_percentage: f64,
-    pub modified_at: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Policy {
-    pub document: String,
-    pub revision: u64,
-    pub updated_at: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Retrieval {
-    pub trace_ids: Vec<String>,
-    pub start: f64,
-    pub end: f64,
-    pub created_at: f64,
-    pub cancelled: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Group {
-    pub name: String,
-    pub arn: String,
-    pub filter: Option<String>,
-    pub insights_enabled: bool,
-    pub notifications_enabled: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ControlState {
-    /// Groups other than the built-in `Default`.
-    pub groups: Vec<Group>,
-    pub encryption: Encryption,
-    pub destination: Destination,
-    pub indexing_rules: Vec<IndexingRule>,
-    pub policies: BTreeMap<String, Policy>,
-    pub retrievals: HashMap<String, Retrieval>,
-    /// Taggable resources (groups, sampling rules) by ARN, with their tags.
-    pub tags: HashMap<String, BTreeMap<String, String>>,
-    pub telemetry_records: u64,
-    pub sampling: crate::sampling::SamplingState,
-}
-
-impl Default for ControlState {
-    fn default() -> Self {
-        ControlState {
-            groups: Vec::new(),
-            encryption: Encryption {
-                kind: "NONE".into(),
-                key_id: None,
-            },
-            destination: Destination {
-                name: "XRay".into(),
-                kms_key_id: None,
-            },
-            // X-Ray's built-in rule indexes 1% of spans when the destination is CloudWatch Logs.
-            indexing_rules: vec![IndexingRule {
-                name: "Default".into(),
-                desired_percentage: 1.0,
-                modified_at: 0.0,
-            }],
-            policies: BTreeMap::new(),
-            retrievals: HashMap::new(),
-            tags: HashMap::new(),
-            telemetry_records: 0,
-            sampling: Default::default(),
-        }
-    }
-}
 
 #[derive(Default)]
 pub struct ControlStore {
@@ -106,7 +18,7 @@ pub struct ControlStore {
 }
 
 impl ControlStore {
-    /// A control store whose changes `persist` writes to `log`.
+    /// A control store whose commands `execute` writes to `log`.
     pub fn logged(log: Arc<Log>) -> ControlStore {
         ControlStore {
             parts: Mutex::default(),
@@ -120,35 +32,57 @@ impl ControlStore {
         f(parts.entry(part.clone()).or_default())
     }
 
-    /// Makes the partition's state as it is now durable (a no-op without a log). The record is
-    /// queued under the lock, so records reach the log in the order the states were made.
-    pub async fn persist(&self, part: &Partition) -> Result<(), StoreError> {
-        let Some(log) = &self.log else {
-            return Ok(());
+    /// Applies `cmd` to the partition's state; with a log, the command is logged (queued under
+    /// the lock, so the log has commands in the order they were applied) and acknowledged only
+    /// once written. Should the write fail, the change stays in memory until a restart
+    /// without having been acknowledged.
+    pub async fn execute(&self, part: &Partition, cmd: Command) -> Result<Applied, Refused> {
+        let (applied, ticket) = {
+            let mut parts = self.parts.lock();
+            let applied = parts
+                .entry(part.clone())
+                .or_default()
+                .apply(&cmd)
+                .map_err(Refused::Control)?;
+            let ticket = match &self.log {
+                Some(log) => {
+                    let json = serde_json::to_string(&cmd).map_err(|e| {
+                        Refused::Store(StoreError::Unavailable(format!("cannot encode: {e}")))
+                    })?;
+                    let mut record = Vec::with_capacity(json.len() + 64);
+                    control_record(&mut record, Kind::Control, part, &json);
+                    Some(log.append(record))
+                }
+                None => None,
+            };
+            (applied, ticket)
         };
-        let ticket = {
-            let parts = self.parts.lock();
-            let state = parts.get(part).cloned().unwrap_or_default();
-            let json = serde_json::to_string(&state)
-                .map_err(|e| StoreError::Unavailable(format!("cannot encode state: {e}")))?;
-            let mut record = Vec::with_capacity(json.len() + 64);
-            control_record(&mut record, part, &json);
-            log.append(record)
-        };
-        ticket
-            .wait()
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        if let Some(t) = ticket {
+            t.wait()
+                .await
+                .map_err(|e| Refused::Store(StoreError::Unavailable(e.to_string())))?;
+        }
+        Ok(applied)
     }
 
-    /// Puts back a partition's state as `persist` wrote it.
+    /// Applies a logged command again (replay); one the state now refuses is skipped.
+    pub fn replay(&self, part: &Partition, json: &str) -> Result<(), serde_json::Error> {
+        let cmd: Command = serde_json::from_str(json)?;
+        let mut parts = self.parts.lock();
+        if let Err(e) = parts.entry(part.clone()).or_default().apply(&cmd) {
+            tracing::warn!("replay: a logged control-plane command is refused now: {e:?}");
+        }
+        Ok(())
+    }
+
+    /// Puts back a partition's whole state, as a checkpoint holds it.
     pub fn restore(&self, part: &Partition, json: &str) -> Result<(), serde_json::Error> {
         let state: ControlState = serde_json::from_str(json)?;
         self.parts.lock().insert(part.clone(), state);
         Ok(())
     }
 
-    /// Every partition's state, as `persist` writes it, for a checkpoint.
+    /// Every partition's whole state, for a checkpoint.
     pub fn export(&self) -> Vec<(Partition, String)> {
         self.parts
             .lock()
@@ -156,4 +90,13 @@ impl ControlStore {
             .filter_map(|(p, s)| Some((p.clone(), serde_json::to_string(s).ok()?)))
             .collect()
     }
+}
+
+/// Why `execute` did not apply a command.
+#[derive(Debug)]
+pub enum Refused {
+    /// The command itself was refused; nothing changed.
+    Control(ControlError),
+    /// The log could not take it.
+    Store(StoreError),
 }

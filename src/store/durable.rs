@@ -9,6 +9,7 @@
 
 use super::control::ControlStore;
 use super::log::payload::{self, Trace};
+use super::log::record::Kind;
 use super::log::{Log, Replay};
 use super::memory::MemStore;
 use super::{
@@ -189,7 +190,7 @@ impl DurableStore {
                 let mut buf = Vec::with_capacity(64 << 10);
                 for (part, state) in me.control.export() {
                     buf.clear();
-                    payload::control_record(&mut buf, &part, &state);
+                    payload::control_record(&mut buf, Kind::ControlState, &part, &state);
                     out(&buf)?;
                 }
                 me.mem.export(|t| {

@@ -70,9 +70,14 @@ impl Replayer {
     pub fn apply(&mut self, kind: Kind, payload: &[u8]) {
         self.counts.records.fetch_add(1, Relaxed);
         match kind {
-            Kind::Control => match Control::decode(payload) {
+            Kind::Control | Kind::ControlState => match Control::decode(payload) {
                 Ok(c) => {
-                    if let Err(e) = self.control.restore(&c.part, c.state) {
+                    let r = if kind == Kind::Control {
+                        self.control.replay(&c.part, c.state)
+                    } else {
+                        self.control.restore(&c.part, c.state)
+                    };
+                    if let Err(e) = r {
                         tracing::warn!("replay skipped a control-plane record: {e}");
                     }
                 }

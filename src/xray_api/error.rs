@@ -63,3 +63,47 @@ impl From<StoreError> for ApiError {
         ApiError::new(ErrorKind::from(e), message)
     }
 }
+
+impl From<crate::control::ControlError> for ApiError {
+    fn from(e: crate::control::ControlError) -> Self {
+        use crate::control::ControlError as C;
+        use crate::sampling::RuleError;
+        match e {
+            C::Invalid(m) => ApiError::invalid(m),
+            C::NotFound { message, resource } => {
+                let mut a = ApiError::new(ErrorKind::NotFound, message);
+                a.resource_name = Some(resource);
+                a
+            }
+            C::Coded {
+                code,
+                message,
+                resource,
+            } => {
+                let mut a = ApiError::with_code(400, code, message);
+                a.resource_name = resource;
+                a
+            }
+            C::Rule(RuleError::Invalid(m)) => ApiError::invalid(m),
+            C::Rule(RuleError::LimitExceeded) => ApiError::new(
+                ErrorKind::RuleLimitExceeded,
+                format!(
+                    "An account may have at most {} custom sampling rules per region.",
+                    crate::sampling::MAX_CUSTOM_RULES
+                ),
+            ),
+            C::Rule(RuleError::NotFound(r)) => {
+                ApiError::invalid(format!("Sampling rule '{r}' does not exist."))
+            }
+        }
+    }
+}
+
+impl From<crate::store::control::Refused> for ApiError {
+    fn from(e: crate::store::control::Refused) -> Self {
+        match e {
+            crate::store::control::Refused::Control(c) => c.into(),
+            crate::store::control::Refused::Store(s) => s.into(),
+        }
+    }
+}

@@ -7,7 +7,8 @@
 
 use super::ApiState;
 use super::error::ApiError;
-use super::groups::{self, DEFAULT_GROUP};
+use super::groups;
+use crate::control::DEFAULT_GROUP;
 use crate::graph::{Graph, Stats, render_services, stats_json};
 use crate::model::Micros;
 use crate::model::TraceId;

@@ -3,13 +3,9 @@
 
 use super::ApiState;
 use super::error::ApiError;
+use crate::control::{Applied, Command, DEFAULT_GROUP, Group};
 use crate::store::Partition;
-use crate::store::control::Group;
 use serde_json::{Value, json};
-
-/// Groups per account and region besides `Default` (not adjustable in AWS).
-pub const MAX_GROUPS: usize = 25;
-pub const DEFAULT_GROUP: &str = "Default";
 
 fn default_arn(part: &Partition) -> String {
     format!(
@@ -90,7 +86,11 @@ fn insights(v: &Value, current: (bool, bool)) -> Result<(bool, bool), ApiError> 
     Ok((i, n))
 }
 
-pub fn create_group(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+pub async fn create_group(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<String, ApiError> {
     let name = req["GroupName"].as_str().unwrap_or("");
     let filter = check_filter(st, part, req["FilterExpression"].as_str())?;
     let (i, n) = insights(&req["InsightsConfiguration"], (false, false))?;
@@ -108,19 +108,10 @@ pub fn create_group(st: &ApiState, part: &Partition, req: &Value) -> Result<Stri
         insights_enabled: i,
         notifications_enabled: n,
     };
-    st.control.with(part, |c| {
-        if name == DEFAULT_GROUP || c.groups.iter().any(|g| g.name == name) {
-            return Err(ApiError::invalid(format!("Group {name} already exists.")));
-        }
-        if c.groups.len() >= MAX_GROUPS {
-            return Err(ApiError::invalid(format!(
-                "An account may have at most {MAX_GROUPS} groups per region."
-            )));
-        }
-        c.groups.push(group.clone());
-        c.tags.insert(group.arn.clone(), tags.into_iter().collect());
-        Ok(json!({ "Group": group_json(&group) }).to_string())
-    })
+    match super::execute(st, part, Command::CreateGroup { group, tags }).await? {
+        Applied::Group(g) => Ok(json!({ "Group": group_json(&g) }).to_string()),
+        _ => unreachable!("CreateGroup answers with the group"),
+    }
 }
 
 pub fn get_group(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
@@ -133,7 +124,11 @@ pub fn get_groups(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
     Ok(json!({ "Groups": all.iter().map(group_json).collect::<Vec<_>>() }).to_string())
 }
 
-pub fn update_group(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+pub async fn update_group(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<String, ApiError> {
     let g = find(st, part, req)?;
     if g.name == DEFAULT_GROUP {
         return Err(ApiError::invalid("The Default group cannot be changed."));
@@ -146,29 +141,27 @@ pub fn update_group(st: &ApiState, part: &Partition, req: &Value) -> Result<Stri
         &req["InsightsConfiguration"],
         (g.insights_enabled, g.notifications_enabled),
     )?;
-    st.control.with(part, |c| {
-        let slot = c
-            .groups
-            .iter_mut()
-            .find(|x| x.arn == g.arn)
-            .ok_or_else(|| ApiError::invalid(format!("Group {} does not exist.", g.name)))?;
-        (
-            slot.filter,
-            slot.insights_enabled,
-            slot.notifications_enabled,
-        ) = (filter, i, n);
-        Ok(json!({ "Group": group_json(slot) }).to_string())
-    })
+    let cmd = Command::UpdateGroup {
+        arn: g.arn,
+        filter,
+        insights_enabled: i,
+        notifications_enabled: n,
+    };
+    match super::execute(st, part, cmd).await? {
+        Applied::Group(g) => Ok(json!({ "Group": group_json(&g) }).to_string()),
+        _ => unreachable!("UpdateGroup answers with the group"),
+    }
 }
 
-pub fn delete_group(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+pub async fn delete_group(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<String, ApiError> {
     let g = find(st, part, req)?;
     if g.name == DEFAULT_GROUP {
         return Err(ApiError::invalid("The Default group cannot be deleted."));
     }
-    st.control.with(part, |c| {
-        c.groups.retain(|x| x.arn != g.arn);
-        c.tags.remove(&g.arn);
-    });
+    super::execute(st, part, Command::DeleteGroup { arn: g.arn }).await?;
     Ok("{}".to_owned())
 }

@@ -237,35 +237,16 @@ async fn handle(
     }
     let req = parse_body(body)?;
     validate_input(op, &req).map_err(ApiError::invalid)?;
-    let answer = call(st, op, &part, &req).await?;
-    if changes_control_state(op.name) {
-        // Acknowledged only once the change is as durable as the store's documents.
-        st.control.persist(&part).await?;
-    }
-    Ok(answer)
+    call(st, op, &part, &req).await
 }
 
-/// Operations that change the control plane's state (what a data directory must keep).
-fn changes_control_state(op: &str) -> bool {
-    matches!(
-        op,
-        "PutEncryptionConfig"
-            | "UpdateTraceSegmentDestination"
-            | "UpdateIndexingRule"
-            | "PutTelemetryRecords"
-            | "PutResourcePolicy"
-            | "DeleteResourcePolicy"
-            | "StartTraceRetrieval"
-            | "CancelTraceRetrieval"
-            | "CreateSamplingRule"
-            | "UpdateSamplingRule"
-            | "DeleteSamplingRule"
-            | "CreateGroup"
-            | "UpdateGroup"
-            | "DeleteGroup"
-            | "TagResource"
-            | "UntagResource"
-    )
+/// Applies a control-plane command (durably, with a data directory).
+async fn execute(
+    st: &ApiState,
+    part: &Partition,
+    cmd: crate::control::Command,
+) -> Result<crate::control::Applied, ApiError> {
+    Ok(st.control.execute(part, cmd).await?)
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
@@ -286,42 +267,42 @@ async fn call(st: &ApiState, op: &Op, part: &Partition, req: &Value) -> Result<S
         "BatchGetTraces" => traces::batch_get_traces(st, part, req).await,
         "GetTraceSummaries" => traces::get_trace_summaries(st, part, req).await,
         "GetEncryptionConfig" => settings::get_encryption_config(st, part),
-        "PutEncryptionConfig" => settings::put_encryption_config(st, part, req),
+        "PutEncryptionConfig" => settings::put_encryption_config(st, part, req).await,
         "GetTraceSegmentDestination" => settings::get_trace_segment_destination(st, part),
         "UpdateTraceSegmentDestination" => {
-            settings::update_trace_segment_destination(st, part, req)
+            settings::update_trace_segment_destination(st, part, req).await
         }
         "GetIndexingRules" => settings::get_indexing_rules(st, part),
-        "UpdateIndexingRule" => settings::update_indexing_rule(st, part, req),
-        "PutTelemetryRecords" => settings::put_telemetry_records(st, part, req),
+        "UpdateIndexingRule" => settings::update_indexing_rule(st, part, req).await,
+        "PutTelemetryRecords" => settings::put_telemetry_records(st, part, req).await,
         "GetInsightSummaries" => settings::get_insight_summaries(req),
         "GetInsight" | "GetInsightEvents" => settings::get_insight(req),
         "GetInsightImpactGraph" => settings::get_insight_impact_graph(st, req),
-        "PutResourcePolicy" => policies::put_resource_policy(st, part, req),
-        "DeleteResourcePolicy" => policies::delete_resource_policy(st, part, req),
+        "PutResourcePolicy" => policies::put_resource_policy(st, part, req).await,
+        "DeleteResourcePolicy" => policies::delete_resource_policy(st, part, req).await,
         "ListResourcePolicies" => policies::list_resource_policies(st, part),
-        "StartTraceRetrieval" => retrieval::start_trace_retrieval(st, part, req),
+        "StartTraceRetrieval" => retrieval::start_trace_retrieval(st, part, req).await,
         "ListRetrievedTraces" => retrieval::list_retrieved_traces(st, part, req).await,
-        "CancelTraceRetrieval" => retrieval::cancel_trace_retrieval(st, part, req),
+        "CancelTraceRetrieval" => retrieval::cancel_trace_retrieval(st, part, req).await,
         "GetRetrievedTracesGraph" => retrieval::get_retrieved_traces_graph(st, part, req).await,
-        "CreateSamplingRule" => sampling::create_sampling_rule(st, part, req),
+        "CreateSamplingRule" => sampling::create_sampling_rule(st, part, req).await,
         "GetSamplingRules" => sampling::get_sampling_rules(st, part),
-        "UpdateSamplingRule" => sampling::update_sampling_rule(st, part, req),
-        "DeleteSamplingRule" => sampling::delete_sampling_rule(st, part, req),
+        "UpdateSamplingRule" => sampling::update_sampling_rule(st, part, req).await,
+        "DeleteSamplingRule" => sampling::delete_sampling_rule(st, part, req).await,
         "GetSamplingTargets" => sampling::get_sampling_targets(st, part, req),
         "GetSamplingStatisticSummaries" => sampling::get_sampling_statistic_summaries(st, part),
-        "CreateGroup" => groups::create_group(st, part, req),
+        "CreateGroup" => groups::create_group(st, part, req).await,
         "GetGroup" => groups::get_group(st, part, req),
         "GetGroups" => groups::get_groups(st, part),
-        "UpdateGroup" => groups::update_group(st, part, req),
-        "DeleteGroup" => groups::delete_group(st, part, req),
+        "UpdateGroup" => groups::update_group(st, part, req).await,
+        "DeleteGroup" => groups::delete_group(st, part, req).await,
         "GetServiceGraph" => graph::get_service_graph(st, part, req).await,
         "GetTraceGraph" => graph::get_trace_graph(st, part, req).await,
         "GetTimeSeriesServiceStatistics" => {
             graph::get_time_series_service_statistics(st, part, req).await
         }
-        "TagResource" => tags::tag_resource(st, part, req),
-        "UntagResource" => tags::untag_resource(st, part, req),
+        "TagResource" => tags::tag_resource(st, part, req).await,
+        "UntagResource" => tags::untag_resource(st, part, req).await,
         "ListTagsForResource" => tags::list_tags_for_resource(st, part, req),
         other => Err(ApiError::with_code(
             501,

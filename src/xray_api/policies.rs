@@ -6,16 +6,11 @@
 
 use super::ApiState;
 use super::error::ApiError;
+use crate::control::{Applied, Command, Policy};
 use crate::store::Partition;
-use crate::store::control::Policy;
 use serde_json::{Value, json};
 
-pub const MAX_POLICIES: usize = 5;
 pub const MAX_POLICY_BYTES: usize = 5 * 1024;
-
-fn revision_error(message: String) -> ApiError {
-    ApiError::with_code(400, "InvalidPolicyRevisionIdException", message)
-}
 
 fn policy_json(name: &str, p: &Policy) -> Value {
     json!({
@@ -26,7 +21,7 @@ fn policy_json(name: &str, p: &Policy) -> Value {
     })
 }
 
-pub fn put_resource_policy(
+pub async fn put_resource_policy(
     st: &ApiState,
     part: &Partition,
     req: &Value,
@@ -53,71 +48,32 @@ pub fn put_resource_policy(
             ),
         ));
     }
-    let expected = req["PolicyRevisionId"].as_str();
-    let now = st.now_secs();
-    st.control.with(part, |c| {
-        let existing = c.policies.get(name).map(|p| p.revision);
-        match (expected, existing) {
-            (Some("0"), Some(_)) => {
-                return Err(revision_error(format!(
-                    "Policy '{name}' already exists; revision \"0\" only creates."
-                )));
-            }
-            (Some(e), Some(r)) if e != r.to_string() => {
-                return Err(revision_error(format!(
-                    "Policy '{name}' is at revision {r}, not {e}."
-                )));
-            }
-            (Some(e), None) if e != "0" => {
-                return Err(revision_error(format!(
-                    "Policy '{name}' does not exist; use revision \"0\" or none to create it."
-                )));
-            }
-            _ => {}
+    let cmd = Command::PutPolicy {
+        name: name.to_owned(),
+        document: document.to_owned(),
+        expected_revision: req["PolicyRevisionId"].as_str().map(str::to_owned),
+        at: st.now_secs(),
+    };
+    match super::execute(st, part, cmd).await? {
+        Applied::Policy(name, p) => {
+            Ok(json!({ "ResourcePolicy": policy_json(&name, &p) }).to_string())
         }
-        if existing.is_none() && c.policies.len() >= MAX_POLICIES {
-            return Err(ApiError::with_code(
-                400,
-                "PolicyCountLimitExceededException",
-                format!("An account may hold at most {MAX_POLICIES} resource policies."),
-            ));
-        }
-        let p = Policy {
-            document: document.to_owned(),
-            revision: existing.unwrap_or(0) + 1,
-            updated_at: now,
-        };
-        let out = json!({ "ResourcePolicy": policy_json(name, &p) });
-        c.policies.insert(name.to_owned(), p);
-        Ok(out.to_string())
-    })
+        _ => unreachable!("PutPolicy answers with the policy"),
+    }
 }
 
-pub fn delete_resource_policy(
+pub async fn delete_resource_policy(
     st: &ApiState,
     part: &Partition,
     req: &Value,
 ) -> Result<String, ApiError> {
     let name = req["PolicyName"].as_str().unwrap_or("");
-    let expected = req["PolicyRevisionId"].as_str();
-    st.control.with(part, |c| {
-        match (c.policies.get(name), expected) {
-            (Some(p), Some(e)) if p.revision.to_string() != e => {
-                return Err(revision_error(format!(
-                    "Policy '{name}' is at revision {}, not {e}.",
-                    p.revision
-                )));
-            }
-            (None, Some(e)) => {
-                return Err(revision_error(format!(
-                    "Policy '{name}' does not exist (revision {e} given)."
-                )));
-            }
-            _ => {}
-        }
-        c.policies.remove(name);
-        Ok("{}".to_owned())
-    })
+    let cmd = Command::DeletePolicy {
+        name: name.to_owned(),
+        expected_revision: req["PolicyRevisionId"].as_str().map(str::to_owned),
+    };
+    super::execute(st, part, cmd).await?;
+    Ok("{}".to_owned())
 }
 
 pub fn list_resource_policies(st: &ApiState, part: &Partition) -> Result<String, ApiError> {

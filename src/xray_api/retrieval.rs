@@ -9,11 +9,11 @@
 use super::ApiState;
 use super::error::ApiError;
 use super::token;
+use crate::control::{Command, Retrieval};
 use crate::error::ErrorKind;
 use crate::model::TraceId;
 use crate::model::time::micros_to_secs;
 use crate::store::Partition;
-use crate::store::control::Retrieval;
 use serde_json::{Value, json};
 
 const TIMEOUT_SECS: f64 = 3600.0;
@@ -29,7 +29,7 @@ fn not_found(token: &str) -> ApiError {
     e
 }
 
-pub fn start_trace_retrieval(
+pub async fn start_trace_retrieval(
     st: &ApiState,
     part: &Partition,
     req: &Value,
@@ -48,22 +48,18 @@ pub fn start_trace_retrieval(
         .filter_map(Value::as_str)
         .map(str::to_owned)
         .collect();
-    let now = st.now_secs();
     let token = super::random_id();
-    st.control.with(part, |c| {
-        c.retrievals
-            .retain(|_, r| now - r.created_at < 24.0 * 3600.0);
-        c.retrievals.insert(
-            token.clone(),
-            Retrieval {
-                trace_ids: ids,
-                start,
-                end,
-                created_at: now,
-                cancelled: false,
-            },
-        );
-    });
+    let cmd = Command::StartRetrieval {
+        token: token.clone(),
+        retrieval: Retrieval {
+            trace_ids: ids,
+            start,
+            end,
+            created_at: st.now_secs(),
+            cancelled: false,
+        },
+    };
+    super::execute(st, part, cmd).await?;
     Ok(json!({ "RetrievalToken": token }).to_string())
 }
 
@@ -195,16 +191,15 @@ pub async fn get_retrieved_traces_graph(
     Ok(json!({"RetrievalStatus": status, "Services": services}).to_string())
 }
 
-pub fn cancel_trace_retrieval(
+pub async fn cancel_trace_retrieval(
     st: &ApiState,
     part: &Partition,
     req: &Value,
 ) -> Result<String, ApiError> {
     let rtoken = req["RetrievalToken"].as_str().unwrap_or("");
-    st.control
-        .with(part, |c| {
-            c.retrievals.get_mut(rtoken).map(|r| r.cancelled = true)
-        })
-        .ok_or_else(|| not_found(rtoken))?;
+    let cmd = Command::CancelRetrieval {
+        token: rtoken.to_owned(),
+    };
+    super::execute(st, part, cmd).await?;
     Ok("{}".to_owned())
 }

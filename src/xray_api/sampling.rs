@@ -3,27 +3,11 @@
 
 use super::ApiState;
 use super::error::ApiError;
-use crate::error::ErrorKind;
-use crate::sampling::{
-    Boost, BoostReport, Report, Rule, RuleError, RuleRecord, RuleUpdate, arn_prefix,
-};
+use crate::control::{Applied, Command};
+use crate::sampling::{Boost, BoostReport, Report, Rule, RuleRecord, RuleUpdate, arn_prefix};
 use crate::store::Partition;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-
-fn rule_error(e: RuleError) -> ApiError {
-    match e {
-        RuleError::Invalid(m) => ApiError::invalid(m),
-        RuleError::LimitExceeded => ApiError::new(
-            ErrorKind::RuleLimitExceeded,
-            format!(
-                "An account may have at most {} custom sampling rules per region.",
-                crate::sampling::MAX_CUSTOM_RULES
-            ),
-        ),
-        RuleError::NotFound(r) => ApiError::invalid(format!("Sampling rule '{r}' does not exist.")),
-    }
-}
 
 fn text(v: &Value, k: &str) -> Option<String> {
     v[k].as_str().map(str::to_owned)
@@ -90,21 +74,30 @@ fn record_json(r: &RuleRecord) -> Value {
     json!({"SamplingRule": m, "CreatedAt": r.created_at, "ModifiedAt": r.modified_at})
 }
 
-pub fn create_sampling_rule(
+pub async fn create_sampling_rule(
     st: &ApiState,
     part: &Partition,
     req: &Value,
 ) -> Result<String, ApiError> {
     let rule = rule_from(&req["SamplingRule"]);
     let tags = super::tags::tags_from(&req["Tags"])?;
-    let prefix = arn_prefix(&part.region, &part.account);
-    let now = st.now_secs();
-    let record = st.control.with(part, |c| {
-        let r = c.sampling.rules.create(rule, &prefix, now)?;
-        c.tags.insert(r.arn.clone(), tags.into_iter().collect());
-        Ok(r)
-    });
-    Ok(json!({ "SamplingRuleRecord": record_json(&record.map_err(rule_error)?) }).to_string())
+    let cmd = Command::CreateSamplingRule {
+        rule,
+        arn_prefix: arn_prefix(&part.region, &part.account),
+        tags,
+        at: st.now_secs(),
+    };
+    rule_answer(super::execute(st, part, cmd).await?)
+}
+
+/// The `SamplingRuleRecord` answer of a create, update or delete.
+fn rule_answer(a: Applied) -> Result<String, ApiError> {
+    match a {
+        Applied::SamplingRule(r) => {
+            Ok(json!({ "SamplingRuleRecord": record_json(&r) }).to_string())
+        }
+        _ => unreachable!("sampling-rule commands answer with the rule"),
+    }
 }
 
 pub fn get_sampling_rules(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
@@ -117,7 +110,7 @@ pub fn get_sampling_rules(st: &ApiState, part: &Partition) -> Result<String, Api
     )
 }
 
-pub fn update_sampling_rule(
+pub async fn update_sampling_rule(
     st: &ApiState,
     part: &Partition,
     req: &Value,
@@ -136,36 +129,28 @@ pub fn update_sampling_rule(
         attributes: attributes(&u["Attributes"]),
         boost: boost(&u["SamplingRateBoost"]),
     };
-    let prefix = arn_prefix(&part.region, &part.account);
-    let now = st.now_secs();
-    let record = st.control.with(part, |c| {
-        let name =
-            c.sampling
-                .rules
-                .resolve(u["RuleName"].as_str(), u["RuleARN"].as_str(), &prefix)?;
-        c.sampling.rules.update(&name, update, &prefix, now)
-    });
-    Ok(json!({ "SamplingRuleRecord": record_json(&record.map_err(rule_error)?) }).to_string())
+    let cmd = Command::UpdateSamplingRule {
+        name: text(u, "RuleName"),
+        arn: text(u, "RuleARN"),
+        update,
+        arn_prefix: arn_prefix(&part.region, &part.account),
+        at: st.now_secs(),
+    };
+    rule_answer(super::execute(st, part, cmd).await?)
 }
 
-pub fn delete_sampling_rule(
+pub async fn delete_sampling_rule(
     st: &ApiState,
     part: &Partition,
     req: &Value,
 ) -> Result<String, ApiError> {
-    let prefix = arn_prefix(&part.region, &part.account);
-    let now = st.now_secs();
-    let record = st.control.with(part, |c| {
-        let name =
-            c.sampling
-                .rules
-                .resolve(req["RuleName"].as_str(), req["RuleARN"].as_str(), &prefix)?;
-        let r = c.sampling.rules.delete(&name, now)?;
-        c.sampling.reservoirs.forget_rule(&name);
-        c.tags.remove(&r.arn);
-        Ok(r)
-    });
-    Ok(json!({ "SamplingRuleRecord": record_json(&record.map_err(rule_error)?) }).to_string())
+    let cmd = Command::DeleteSamplingRule {
+        name: text(req, "RuleName"),
+        arn: text(req, "RuleARN"),
+        arn_prefix: arn_prefix(&part.region, &part.account),
+        at: st.now_secs(),
+    };
+    rule_answer(super::execute(st, part, cmd).await?)
 }
 
 fn unprocessed_json(u: &[crate::sampling::Unprocessed]) -> Vec<Value> {

@@ -6,9 +6,8 @@
 
 use super::ApiState;
 use super::error::ApiError;
-use crate::error::ErrorKind;
+use crate::control::{Applied, Command, IndexingRule};
 use crate::store::Partition;
-use crate::store::control::IndexingRule;
 use serde_json::{Value, json};
 
 /// A KMS key given as an alias, a key ID or an ARN, as the key's ARN.
@@ -35,7 +34,7 @@ pub fn get_encryption_config(st: &ApiState, part: &Partition) -> Result<String, 
     Ok(encryption_json(&e.kind, e.key_id.as_deref(), "ACTIVE").to_string())
 }
 
-pub fn put_encryption_config(
+pub async fn put_encryption_config(
     st: &ApiState,
     part: &Partition,
     req: &Value,
@@ -46,10 +45,11 @@ pub fn put_encryption_config(
         ("KMS", Some(k)) => Some(kms_arn(part, k)),
         _ => None,
     };
-    st.control.with(part, |c| {
-        c.encryption.kind = kind.to_owned();
-        c.encryption.key_id = key_id.clone();
-    });
+    let cmd = Command::PutEncryption {
+        kind: kind.to_owned(),
+        key_id: key_id.clone(),
+    };
+    super::execute(st, part, cmd).await?;
     Ok(encryption_json(kind, key_id.as_deref(), "UPDATING").to_string())
 }
 
@@ -58,7 +58,7 @@ pub fn get_trace_segment_destination(st: &ApiState, part: &Partition) -> Result<
     Ok(json!({"Destination": d.name, "Status": "ACTIVE"}).to_string())
 }
 
-pub fn update_trace_segment_destination(
+pub async fn update_trace_segment_destination(
     st: &ApiState,
     part: &Partition,
     req: &Value,
@@ -73,15 +73,13 @@ pub fn update_trace_segment_destination(
             )));
         }
     }
-    let name = st.control.with(part, |c| {
-        if let Some(d) = req["Destination"].as_str() {
-            c.destination.name = d.to_owned();
-        }
-        if key.is_some() {
-            c.destination.kms_key_id = key.map(str::to_owned);
-        }
-        c.destination.name.clone()
-    });
+    let cmd = Command::UpdateDestination {
+        name: req["Destination"].as_str().map(str::to_owned),
+        kms_key_id: key.map(str::to_owned),
+    };
+    let Applied::Destination(name) = super::execute(st, part, cmd).await? else {
+        unreachable!("UpdateDestination answers with the destination")
+    };
     Ok(json!({"Destination": name, "Status": "PENDING"}).to_string())
 }
 
@@ -104,7 +102,7 @@ pub fn get_indexing_rules(st: &ApiState, part: &Partition) -> Result<String, Api
     Ok(json!({ "IndexingRules": rules }).to_string())
 }
 
-pub fn update_indexing_rule(
+pub async fn update_indexing_rule(
     st: &ApiState,
     part: &Partition,
     req: &Value,
@@ -120,33 +118,24 @@ pub fn update_indexing_rule(
             "DesiredSamplingPercentage must be between 0 and 100; got {pct}."
         )));
     }
-    let now = st.now_secs();
-    let rule = st.control.with(part, |c| {
-        let r = c.indexing_rules.iter_mut().find(|r| r.name == name)?;
-        r.desired_percentage = pct;
-        r.modified_at = now;
-        Some(rule_json(r))
-    });
-    match rule {
-        Some(r) => Ok(json!({ "IndexingRule": r }).to_string()),
-        None => {
-            let mut e = ApiError::new(
-                ErrorKind::NotFound,
-                format!("Indexing rule '{name}' does not exist."),
-            );
-            e.resource_name = Some(name.to_owned());
-            Err(e)
-        }
+    let cmd = Command::UpdateIndexingRule {
+        name: name.to_owned(),
+        percentage: pct,
+        at: st.now_secs(),
+    };
+    match super::execute(st, part, cmd).await? {
+        Applied::IndexingRule(r) => Ok(json!({ "IndexingRule": rule_json(&r) }).to_string()),
+        _ => unreachable!("UpdateIndexingRule answers with the rule"),
     }
 }
 
-pub fn put_telemetry_records(
+pub async fn put_telemetry_records(
     st: &ApiState,
     part: &Partition,
     req: &Value,
 ) -> Result<String, ApiError> {
     let n = req["TelemetryRecords"].as_array().map_or(0, Vec::len) as u64;
-    st.control.with(part, |c| c.telemetry_records += n);
+    super::execute(st, part, Command::CountTelemetryRecords { n }).await?;
     Ok("{}".to_owned())
 }
 

@@ -3,11 +3,10 @@
 
 use super::ApiState;
 use super::error::ApiError;
+use crate::control::{Command, MAX_TAGS};
 use crate::error::ErrorKind;
 use crate::store::Partition;
 use serde_json::{Value, json};
-
-pub const MAX_TAGS: usize = 50;
 
 fn not_found(arn: &str) -> ApiError {
     let mut e = ApiError::new(
@@ -53,28 +52,25 @@ pub fn tags_from(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
     Ok(new)
 }
 
-pub fn tag_resource(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+pub async fn tag_resource(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<String, ApiError> {
     let arn = req["ResourceARN"].as_str().unwrap_or("");
-    let new = tags_from(&req["Tags"])?;
-    st.control.with(part, |c| {
-        let tags = c.tags.get_mut(arn).ok_or_else(|| not_found(arn))?;
-        let mut merged = tags.clone();
-        merged.extend(new);
-        if merged.keys().filter(|k| !k.starts_with("aws:")).count() > MAX_TAGS {
-            let mut e = ApiError::with_code(
-                400,
-                "TooManyTagsException",
-                format!("A resource may have at most {MAX_TAGS} tags."),
-            );
-            e.resource_name = Some(arn.to_owned());
-            return Err(e);
-        }
-        *tags = merged;
-        Ok("{}".to_owned())
-    })
+    let cmd = Command::TagResource {
+        arn: arn.to_owned(),
+        tags: tags_from(&req["Tags"])?,
+    };
+    super::execute(st, part, cmd).await?;
+    Ok("{}".to_owned())
 }
 
-pub fn untag_resource(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+pub async fn untag_resource(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<String, ApiError> {
     let arn = req["ResourceARN"].as_str().unwrap_or("");
     let keys: Vec<&str> = req["TagKeys"]
         .as_array()
@@ -87,13 +83,12 @@ pub fn untag_resource(st: &ApiState, part: &Partition, req: &Value) -> Result<St
             "Tag key '{k}' uses the reserved prefix 'aws:'."
         )));
     }
-    st.control.with(part, |c| {
-        let tags = c.tags.get_mut(arn).ok_or_else(|| not_found(arn))?;
-        keys.iter().for_each(|k| {
-            tags.remove(*k);
-        });
-        Ok("{}".to_owned())
-    })
+    let cmd = Command::UntagResource {
+        arn: arn.to_owned(),
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+    };
+    super::execute(st, part, cmd).await?;
+    Ok("{}".to_owned())
 }
 
 pub fn list_tags_for_resource(
@@ -147,17 +142,20 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn tags_are_added_replaced_and_removed() {
+    #[tokio::test]
+    async fn tags_are_added_replaced_and_removed() {
         let (st, part) = state();
-        tag_resource(&st, &part, &json!({"ResourceARN": ARN, "Tags": [{"Key": "team", "Value": "a"}, {"Key": "env", "Value": "dev"}]})).unwrap();
+        tag_resource(&st, &part, &json!({"ResourceARN": ARN, "Tags": [{"Key": "team", "Value": "a"}, {"Key": "env", "Value": "dev"}]})).await.unwrap();
         tag_resource(
             &st,
             &part,
             &json!({"ResourceARN": ARN, "Tags": [{"Key": "team", "Value": "b"}]}),
         )
+        .await
         .unwrap();
-        untag_resource(&st, &part, &json!({"ResourceARN": ARN, "TagKeys": ["env"]})).unwrap();
+        untag_resource(&st, &part, &json!({"ResourceARN": ARN, "TagKeys": ["env"]}))
+            .await
+            .unwrap();
         assert_eq!(
             tags(&st, &part)["Tags"],
             json!([{"Key": "aws:created", "Value": "x"}, {"Key": "team", "Value": "b"}])
@@ -168,22 +166,26 @@ mod tests {
                 &part,
                 &json!({"ResourceARN": ARN, "TagKeys": ["aws:created"]})
             )
+            .await
             .is_err()
         );
     }
 
-    #[test]
-    fn more_than_fifty_user_tags_is_too_many() {
+    #[tokio::test]
+    async fn more_than_fifty_user_tags_is_too_many() {
         let (st, part) = state();
         let fifty: Vec<Value> = (0..50)
             .map(|i| json!({"Key": format!("k{i}"), "Value": "v"}))
             .collect();
-        tag_resource(&st, &part, &json!({"ResourceARN": ARN, "Tags": fifty})).unwrap();
+        tag_resource(&st, &part, &json!({"ResourceARN": ARN, "Tags": fifty}))
+            .await
+            .unwrap();
         let e = tag_resource(
             &st,
             &part,
             &json!({"ResourceARN": ARN, "Tags": [{"Key": "one-more", "Value": "v"}]}),
         )
+        .await
         .unwrap_err();
         assert_eq!(
             (e.code, e.resource_name.as_deref()),

@@ -25,7 +25,7 @@ pub struct Trace<'a> {
     pub docs: Vec<&'a str>,
 }
 
-/// A partition's control-plane state (JSON) after a change.
+/// A control-plane command, or a partition's whole state, as JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Control<'a> {
     pub part: Partition,
@@ -50,10 +50,12 @@ pub fn trace_record(out: &mut Vec<u8>, t: &Trace<'_>) {
     });
 }
 
-pub fn control_record(out: &mut Vec<u8>, part: &Partition, state: &str) {
-    frame(out, Kind::Control, |b| {
+/// A control-plane command (`Kind::Control`) or a partition's whole state
+/// (`Kind::ControlState`, in checkpoints), as JSON.
+pub fn control_record(out: &mut Vec<u8>, kind: Kind, part: &Partition, json: &str) {
+    frame(out, kind, |b| {
         put_part(b, part);
-        put_str(b, state);
+        put_str(b, json);
     });
 }
 
@@ -197,7 +199,7 @@ mod tests {
         assert_eq!(Trace::decode(&only_payload(&buf).1).unwrap(), t);
 
         let mut buf = Vec::new();
-        control_record(&mut buf, &part, "{}");
+        control_record(&mut buf, Kind::Control, &part, "{}");
         let p = only_payload(&buf).1;
         let c = Control::decode(&p).unwrap();
         assert_eq!((c.part, c.state), (part, "{}"));

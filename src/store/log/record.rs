@@ -14,10 +14,12 @@ pub const MAX_PAYLOAD: u32 = 256 << 20;
 pub enum Kind {
     /// Documents accepted by one request, as stored (`payload::Docs`).
     Docs = 1,
-    /// A partition's control-plane state after a change (`payload::Control`).
+    /// A control-plane command that was applied (`payload::Control`).
     Control = 2,
     /// One whole trace as a checkpoint holds it (`payload::Trace`).
     Trace = 3,
+    /// A partition's whole control-plane state as a checkpoint holds it (`payload::Control`).
+    ControlState = 4,
 }
 
 impl Kind {
@@ -26,6 +28,7 @@ impl Kind {
             1 => Some(Kind::Docs),
             2 => Some(Kind::Control),
             3 => Some(Kind::Trace),
+            4 => Some(Kind::ControlState),
             _ => None,
         }
     }
