@@ -10,9 +10,9 @@
 //! - The service graph is summed per minute of trace start: a changed trace withdraws what its
 //!   old summary contributed and adds what its new one does.
 
-use crate::model::segment::{INVALID_SEGMENT, Rejection, ValidDoc};
+use crate::model::segment::{INVALID_SEGMENT, Rejection, ValidDoc, validate};
 use crate::model::selection::{Term, index_terms};
-use crate::model::summary::{LinkRow, TraceSummary};
+use crate::model::summary::{LinkRow, TraceSummary, compute};
 use crate::model::{Micros, SegmentId};
 
 /// AWS's refusal of a document that would take its trace past the size limit.
@@ -120,6 +120,19 @@ pub fn merge<'r, 'd: 'r>(
         raw_bytes,
         limit_exceeded,
     }
+}
+
+/// A trace's summary from all its documents: those a batch brought (validated already) and
+/// those held from earlier batches, validated again from their texts (one that no longer
+/// validates, after a change of rules, is left out rather than failing the trace).
+pub fn summarize<'a>(
+    fresh: impl Iterator<Item = &'a ValidDoc<'a>>,
+    older: &'a [String],
+) -> TraceSummary {
+    let older_parsed: Vec<ValidDoc<'a>> = older.iter().filter_map(|s| validate(s).ok()).collect();
+    let mut all: Vec<&ValidDoc<'_>> = fresh.collect();
+    all.extend(older_parsed.iter());
+    compute(&all)
 }
 
 const MINUTE: Micros = 60_000_000;

@@ -145,3 +145,14 @@ fn index_terms_of_a_new_trace_remove_nothing() {
     assert_eq!(removed, added);
     assert_eq!(new_links(Some(&s), &s).count(), 0);
 }
+
+#[test]
+fn the_summary_covers_fresh_and_older_documents_and_leaves_out_invalid_ones() {
+    let fresh_text = doc(2, Some(3.0), 0);
+    let fresh = validate(&fresh_text).unwrap();
+    let older = vec![doc(1, Some(1.0), 0), "{\"not\":\"a segment\"}".to_owned()];
+    let s = summarize(std::iter::once(&fresh), &older);
+    let (a, b) = (validate(&fresh_text).unwrap(), validate(&older[0]).unwrap());
+    assert_eq!(s, compute(&[&a, &b]));
+    assert_eq!(s.last - s.start, 3_000_000);
+}

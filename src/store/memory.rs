@@ -19,9 +19,9 @@ use super::{
     SummaryQuery, TraceStore,
 };
 use crate::graph::{Graph, Stats};
-use crate::model::segment::{DocKind, Rejection, ValidDoc, validate};
+use crate::model::segment::{DocKind, Rejection};
 use crate::model::selection::{Term, index_terms};
-use crate::model::summary::{Hot, TraceSummary, compute};
+use crate::model::summary::{Hot, TraceSummary};
 use crate::model::time::Clock;
 use crate::model::{Micros, SegmentId, TraceId};
 use crate::rules::{self, HeldDoc, Step};
@@ -353,11 +353,7 @@ impl MemStore {
             .filter(|(_, f)| f.is_none())
             .map(|(d, _)| unpacker.string(&blocks.text(d.text)))
             .collect();
-        let older_parsed: Vec<ValidDoc<'_>> =
-            older.iter().filter_map(|s| validate(s).ok()).collect();
-        let mut all: Vec<&ValidDoc<'_>> = fresh.iter().flatten().map(|&i| &batch[i].doc).collect();
-        all.extend(older_parsed.iter());
-        let summary = compute(&all);
+        let summary = rules::summarize(fresh.iter().flatten().map(|&i| &batch[i].doc), &older);
         entry.docs.shrink_to_fit();
 
         let (old_start, old_last) = (entry.start(), entry.last());
