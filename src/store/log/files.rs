@@ -53,13 +53,14 @@ impl SegmentFile for DiskFile {
     }
 }
 
+/// A new file at `path`, opened for appending (it must not exist yet).
+fn create_appending(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create_new(true).append(true).open(path)
+}
+
 impl Io for Disk {
     fn create(&self, path: &Path) -> io::Result<Arc<dyn SegmentFile>> {
-        let f = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(path)?;
-        Ok(Arc::new(DiskFile(f)))
+        Ok(Arc::new(DiskFile(create_appending(path)?)))
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
@@ -140,11 +141,10 @@ pub mod faulty {
 
     impl Io for FaultyDisk {
         fn create(&self, path: &Path) -> io::Result<Arc<dyn SegmentFile>> {
-            let f = OpenOptions::new()
-                .create_new(true)
-                .append(true)
-                .open(path)?;
-            Ok(Arc::new(FaultyFile(f, self.0.clone())))
+            Ok(Arc::new(FaultyFile(
+                create_appending(path)?,
+                self.0.clone(),
+            )))
         }
 
         fn sync_dir(&self, dir: &Path) -> io::Result<()> {
