@@ -10,14 +10,15 @@ import pytest
 
 from conftest import new_id, new_trace_id, put, segment, summary_of, trace_docs
 
-CORPUS = pathlib.Path(__file__).resolve().parents[3] / "shared" / "corpus" / "xray-segments"
+# Real documents captured from the X-Ray SDKs, with the expected outcome of each in its README.
+CORPUS = pathlib.Path(__file__).resolve().parents[1] / "corpus" / "xray-segments"
 REJECTED = {"segmentValidationFailed.txt", "minCauseIsInvalid.txt"}
 
 
 def corpus_files():
-    if not CORPUS.is_dir():
-        pytest.skip(f"corpus not found at {CORPUS}")
-    return sorted(CORPUS.glob("*.txt"))
+    files = sorted(CORPUS.glob("*.txt"))
+    assert files, f"the corpus is missing from {CORPUS}"
+    return files
 
 
 def test_real_sdk_documents_are_accepted_or_rejected_as_x_ray_does(fresh_gateway):
