@@ -248,6 +248,8 @@ impl Log {
             current: current.clone(),
             stats: stats.clone(),
             broken: false,
+            last_failure_log: None,
+            failures_unlogged: 0,
         };
         let mut threads = vec![
             std::thread::Builder::new()

@@ -48,6 +48,9 @@ pub struct Writer {
     pub stats: Arc<LogStats>,
     /// A failed write could not be cut back off: the file must be truncated before any more.
     pub broken: bool,
+    /// When a failed write was last logged, and how many failed since.
+    pub last_failure_log: Option<Instant>,
+    pub failures_unlogged: u64,
 }
 
 impl Writer {
@@ -96,7 +99,16 @@ impl Writer {
         let r = self.write(buf).map_err(|e| {
             self.stats.write_errors.fetch_add(1, Relaxed);
             let m = format!("the write-ahead log could not be written: {e}");
-            tracing::error!("{m}");
+            // A full disk fails every write: say so once a second, with how many failed.
+            self.failures_unlogged += 1;
+            if self
+                .last_failure_log
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+            {
+                tracing::error!(failed_writes = self.failures_unlogged, "{m}");
+                self.failures_unlogged = 0;
+                self.last_failure_log = Some(Instant::now());
+            }
             m
         });
         for w in waiters.drain(..) {
