@@ -245,3 +245,38 @@ async fn a_checkpoint_keeps_the_answers_and_drops_the_files_it_covers() {
     };
     assert_eq!(rev(&answers(d.as_ref()).await), rev(&want));
 }
+
+#[tokio::test]
+async fn control_commands_survive_reopening_across_a_checkpoint_and_apply_once() {
+    use crate::control::{Applied, Command};
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::default();
+    let put_policy = || Command::PutPolicy {
+        name: "p".into(),
+        document: "{}".into(),
+        expected_revision: None,
+        at: 1.0,
+    };
+    let d = open(dir.path());
+    d.control().execute(&p, put_policy()).await.unwrap();
+    d.control()
+        .execute(&p, Command::CountTelemetryRecords { n: 3 })
+        .await
+        .unwrap();
+    d.checkpoint().await.unwrap();
+    // After the checkpoint: commands in the wal behind it, applied once more on top.
+    match d.control().execute(&p, put_policy()).await.unwrap() {
+        Applied::Policy(_, pol) => assert_eq!(pol.revision, 2),
+        other => panic!("{other:?}"),
+    }
+    d.control()
+        .execute(&p, Command::CountTelemetryRecords { n: 4 })
+        .await
+        .unwrap();
+    drop(d);
+    let d = open(dir.path());
+    let (revision, records) = d
+        .control()
+        .with(&p, |c| (c.policies["p"].revision, c.telemetry_records));
+    assert_eq!((revision, records), (2, 7));
+}

@@ -82,13 +82,17 @@ impl ControlStore {
         Ok(())
     }
 
-    /// Every partition's whole state, for a checkpoint.
-    pub fn export(&self) -> Vec<(Partition, String)> {
-        self.parts
-            .lock()
+    /// Every partition's whole state, taken together with `mark` (a log roll) under the lock
+    /// commands are applied and logged under: every command logged before the mark is in the
+    /// states, and none after it, so a checkpoint never holds a command that replay repeats.
+    pub fn export_at<R>(&self, mark: impl FnOnce() -> R) -> (R, Vec<(Partition, String)>) {
+        let parts = self.parts.lock();
+        let r = mark();
+        let states = parts
             .iter()
             .filter_map(|(p, s)| Some((p.clone(), serde_json::to_string(s).ok()?)))
-            .collect()
+            .collect();
+        (r, states)
     }
 }
 

@@ -109,6 +109,10 @@ impl DurableStore {
         &self.log
     }
 
+    pub fn control(&self) -> &Arc<ControlStore> {
+        &self.control
+    }
+
     /// Replays what the directory holds into the memory and control stores; the store
     /// answers `Unavailable` until this returns.
     pub fn recover(&self, replay: Replay) -> Result<(), super::log::LogError> {
@@ -179,18 +183,19 @@ impl DurableStore {
     /// checkpoint it replaces are then deleted.
     pub async fn checkpoint(self: &Arc<Self>) -> Result<u64, StoreError> {
         let unavailable = |e: super::log::LogError| StoreError::Unavailable(e.to_string());
-        let n = {
+        let (n, states) = {
             let _alone = self.gate.write().await;
-            self.log.roll().await.map_err(unavailable)?
+            let (rolled, states) = self.control.export_at(|| self.log.queue_roll());
+            (rolled.wait().await.map_err(unavailable)?, states)
         };
         let me = self.clone();
         let started = Instant::now();
         let bytes = tokio::task::spawn_blocking(move || {
             me.log.write_checkpoint(n, |out| {
                 let mut buf = Vec::with_capacity(64 << 10);
-                for (part, state) in me.control.export() {
+                for (part, state) in &states {
                     buf.clear();
-                    payload::control_record(&mut buf, Kind::ControlState, &part, &state);
+                    payload::control_record(&mut buf, Kind::ControlState, part, state);
                     out(&buf)?;
                 }
                 me.mem.export(|t| {

@@ -170,6 +170,18 @@ pub struct Log {
 /// `always`).
 pub struct Ticket(oneshot::Receiver<Result<(), String>>);
 
+/// A queued roll: resolves to the new file's number.
+pub struct Rolled(oneshot::Receiver<Result<u64, String>>);
+
+impl Rolled {
+    pub async fn wait(self) -> Result<u64, LogError> {
+        match self.0.await {
+            Ok(r) => r.map_err(LogError::Write),
+            Err(_) => Err(LogError::Write("the write-ahead log has stopped".into())),
+        }
+    }
+}
+
 impl Ticket {
     pub async fn wait(self) -> Result<(), LogError> {
         match self.0.await {
@@ -297,12 +309,15 @@ impl Log {
 
     /// Starts a new wal file once everything queued is written; returns its number.
     pub async fn roll(&self) -> Result<u64, LogError> {
+        self.queue_roll().wait().await
+    }
+
+    /// Queues the start of a new wal file behind every record queued before it, at once (so a
+    /// caller holding a lock knows exactly which of its records fall before the new file).
+    pub fn queue_roll(&self) -> Rolled {
         let (done, rx) = oneshot::channel();
         let _ = self.tx.send(Msg::Roll { done });
-        match rx.await {
-            Ok(r) => r.map_err(LogError::Write),
-            Err(_) => Err(LogError::Write("the write-ahead log has stopped".into())),
-        }
+        Rolled(rx)
     }
 
     /// Writes checkpoint `n` (every record `fill` produces, in chunks), then deletes the older
