@@ -1,6 +1,7 @@
-//! Where traces live. The X-Ray semantics (validation, summaries, processed documents) sit
-//! above this trait; stores only do idempotent writes, point reads, time-ordered scans and
-//! retention, so that a durable log and a PostgreSQL backend can implement the same trait.
+//! Where traces live. Validation and processed documents sit above this trait, and the rules
+//! that decide how a batch changes a trace are the pure functions of `crate::rules`, which a
+//! store calls and applies; stores keep what those decide and answer point reads,
+//! time-ordered scans and retention. `durable` puts the memory store behind a write-ahead log.
 
 pub mod control;
 pub mod durable;

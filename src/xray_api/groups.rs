@@ -110,7 +110,7 @@ pub async fn create_group(
     };
     match super::execute(st, part, Command::CreateGroup { group, tags }).await? {
         Applied::Group(g) => Ok(json!({ "Group": group_json(&g) }).to_string()),
-        _ => unreachable!("CreateGroup answers with the group"),
+        other => Err(super::unexpected(other)),
     }
 }
 
@@ -149,7 +149,7 @@ pub async fn update_group(
     };
     match super::execute(st, part, cmd).await? {
         Applied::Group(g) => Ok(json!({ "Group": group_json(&g) }).to_string()),
-        _ => unreachable!("UpdateGroup answers with the group"),
+        other => Err(super::unexpected(other)),
     }
 }
 

@@ -240,6 +240,15 @@ async fn handle(
     call(st, op, &part, &req).await
 }
 
+/// The answer when a command applied but answered in a way its operation does not expect: a
+/// bug, reported as an internal error rather than a panic.
+fn unexpected(a: crate::control::Applied) -> ApiError {
+    ApiError::new(
+        crate::error::ErrorKind::Internal,
+        format!("The change was applied but answered unexpectedly ({a:?})."),
+    )
+}
+
 /// Applies a control-plane command (durably, with a data directory).
 async fn execute(
     st: &ApiState,

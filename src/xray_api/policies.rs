@@ -58,7 +58,7 @@ pub async fn put_resource_policy(
         Applied::Policy(name, p) => {
             Ok(json!({ "ResourcePolicy": policy_json(&name, &p) }).to_string())
         }
-        _ => unreachable!("PutPolicy answers with the policy"),
+        other => Err(super::unexpected(other)),
     }
 }
 

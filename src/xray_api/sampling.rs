@@ -96,7 +96,7 @@ fn rule_answer(a: Applied) -> Result<String, ApiError> {
         Applied::SamplingRule(r) => {
             Ok(json!({ "SamplingRuleRecord": record_json(&r) }).to_string())
         }
-        _ => unreachable!("sampling-rule commands answer with the rule"),
+        other => Err(super::unexpected(other)),
     }
 }
 

@@ -77,8 +77,9 @@ pub async fn update_trace_segment_destination(
         name: req["Destination"].as_str().map(str::to_owned),
         kms_key_id: key.map(str::to_owned),
     };
-    let Applied::Destination(name) = super::execute(st, part, cmd).await? else {
-        unreachable!("UpdateDestination answers with the destination")
+    let name = match super::execute(st, part, cmd).await? {
+        Applied::Destination(name) => name,
+        other => return Err(super::unexpected(other)),
     };
     Ok(json!({"Destination": name, "Status": "PENDING"}).to_string())
 }
@@ -125,7 +126,7 @@ pub async fn update_indexing_rule(
     };
     match super::execute(st, part, cmd).await? {
         Applied::IndexingRule(r) => Ok(json!({ "IndexingRule": rule_json(&r) }).to_string()),
-        _ => unreachable!("UpdateIndexingRule answers with the rule"),
+        other => Err(super::unexpected(other)),
     }
 }
 
