@@ -122,6 +122,104 @@ pub fn merge<'r, 'd: 'r>(
     }
 }
 
+/// What a store holds of one trace, read by [`decide`] only as far as a change needs: a new
+/// document that changes nothing never costs a text read or a summary decode. A store that
+/// does not hold the trace answers with no documents and no summary.
+pub trait HeldTrace {
+    fn doc_count(&self) -> usize;
+    fn doc(&self, i: usize) -> HeldDoc;
+    /// Bytes of the texts of its documents.
+    fn raw_bytes(&self) -> u64;
+    /// Whether held document `i` is `raw` byte for byte.
+    fn same_text(&mut self, i: usize, raw: &str) -> bool;
+    /// The text of held document `i`.
+    fn text(&mut self, i: usize) -> String;
+    /// The summary the trace has now, `None` when the store does not hold it.
+    fn summary(&mut self) -> Option<TraceSummary>;
+}
+
+/// The whole change one batch makes to one trace: what happens to each incoming document,
+/// and, when the trace changed, its summary before and after. A store commits all of it at
+/// once; the index, graph and link changes are derived from the two summaries.
+#[derive(Debug)]
+pub struct Decision {
+    pub merge: Merge,
+    pub update: Option<Update>,
+}
+
+/// A changed trace's summary before (`None` for a new trace) and after.
+#[derive(Debug)]
+pub struct Update {
+    pub old: Option<TraceSummary>,
+    pub new: TraceSummary,
+}
+
+impl Update {
+    /// The index terms to remove and to add (see [`index_changes`]).
+    pub fn index_changes(&self, removed: &mut Vec<Term>, added: &mut Vec<Term>) {
+        index_changes(self.old.as_ref(), &self.new, removed, added)
+    }
+
+    /// The graph contributions to withdraw and to add (see [`graph_contributions`]).
+    pub fn graph_contributions(&self) -> impl Iterator<Item = Contribution<'_>> {
+        graph_contributions(self.old.as_ref(), &self.new)
+    }
+
+    /// The span links to resolve (see [`new_links`]).
+    pub fn new_links(&self) -> impl Iterator<Item = &LinkRow> {
+        new_links(self.old.as_ref(), &self.new)
+    }
+}
+
+/// Decides how `incoming` (one trace's valid documents with their texts, in arrival order)
+/// changes the trace `held`: merges them under the replacement and size rules and, when the
+/// trace changed, summarises it again from all its documents. Pure: the store only answers
+/// `held`'s questions and then commits the decision.
+pub fn decide<'r, 'd: 'r, I>(
+    held: &mut dyn HeldTrace,
+    incoming: I,
+    max_trace_bytes: u64,
+) -> Decision
+where
+    I: ExactSizeIterator<Item = (&'r str, &'r ValidDoc<'d>)> + Clone,
+{
+    let n = held.doc_count();
+    let held_docs: Vec<HeldDoc> = (0..n).map(|i| held.doc(i)).collect();
+    let merge = merge(
+        held_docs.into_iter(),
+        held.raw_bytes(),
+        max_trace_bytes,
+        incoming.clone(),
+        |i, raw| held.same_text(i, raw),
+    );
+    if !merge.changed() {
+        return Decision {
+            merge,
+            update: None,
+        };
+    }
+    // Which incoming document each position of the trace now holds, if one does.
+    let mut fresh: Vec<Option<usize>> = vec![None; n];
+    for (j, step) in merge.steps.iter().enumerate() {
+        match step {
+            Step::Replace(p) => fresh[*p] = Some(j),
+            Step::Add => fresh.push(Some(j)),
+            Step::Unchanged | Step::Refused(_) => {}
+        }
+    }
+    let older: Vec<String> = (0..n)
+        .filter(|&p| fresh[p].is_none())
+        .map(|p| held.text(p))
+        .collect();
+    let docs: Vec<&ValidDoc<'d>> = incoming.map(|(_, d)| d).collect();
+    let new = summarize(fresh.iter().flatten().map(|&j| docs[j]), &older);
+    let old = held.summary();
+    Decision {
+        merge,
+        update: Some(Update { old, new }),
+    }
+}
+
 /// A trace's summary from all its documents: those a batch brought (validated already) and
 /// those held from earlier batches, validated again from their texts (one that no longer
 /// validates, after a change of rules, is left out rather than failing the trace).

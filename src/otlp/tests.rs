@@ -35,21 +35,13 @@ impl TraceStore for Stuck {
     ) -> Result<SummaryPage, StoreError> {
         unreachable!("export only writes")
     }
-    async fn service_graph(
+    async fn graph_minutes(
         &self,
         _: &Partition,
         _: Micros,
         _: Micros,
-    ) -> Result<crate::graph::Graph, StoreError> {
-        unreachable!("export only writes")
-    }
-    async fn graph_series(
-        &self,
-        _: &Partition,
-        _: Micros,
-        _: Micros,
-        _: &(dyn for<'g> Fn(&'g crate::graph::Graph) -> crate::graph::Stats + Sync),
-    ) -> Result<Vec<(Micros, crate::graph::Stats)>, StoreError> {
+        _: &mut (dyn for<'g> FnMut(i64, &'g crate::graph::Graph) + Send),
+    ) -> Result<(), StoreError> {
         unreachable!("export only writes")
     }
     async fn summaries(

@@ -156,3 +156,102 @@ fn the_summary_covers_fresh_and_older_documents_and_leaves_out_invalid_ones() {
     assert_eq!(s, compute(&[&a, &b]));
     assert_eq!(s.last - s.start, 3_000_000);
 }
+
+/// A trace held as plain texts, counting what `decide` reads of it.
+struct Plain {
+    texts: Vec<String>,
+    summary: Option<TraceSummary>,
+    reads: usize,
+}
+
+impl Plain {
+    fn new(texts: Vec<String>) -> Plain {
+        let parsed: Vec<ValidDoc<'_>> = texts.iter().map(|t| validate(t).unwrap()).collect();
+        let summary = (!texts.is_empty()).then(|| compute(&parsed.iter().collect::<Vec<_>>()));
+        drop(parsed);
+        Plain {
+            texts,
+            summary,
+            reads: 0,
+        }
+    }
+}
+
+impl HeldTrace for Plain {
+    fn doc_count(&self) -> usize {
+        self.texts.len()
+    }
+    fn doc(&self, i: usize) -> HeldDoc {
+        let v = validate(&self.texts[i]).unwrap();
+        HeldDoc {
+            id: v.id,
+            complete: !v.in_progress(),
+            len: self.texts[i].len() as u64,
+        }
+    }
+    fn raw_bytes(&self) -> u64 {
+        self.texts.iter().map(|t| t.len() as u64).sum()
+    }
+    fn same_text(&mut self, i: usize, raw: &str) -> bool {
+        self.texts[i] == raw
+    }
+    fn text(&mut self, i: usize) -> String {
+        self.reads += 1;
+        self.texts[i].clone()
+    }
+    fn summary(&mut self) -> Option<TraceSummary> {
+        self.reads += 1;
+        self.summary.clone()
+    }
+}
+
+fn decide_on(held: &mut Plain, texts: &[String]) -> Decision {
+    let parsed: Vec<ValidDoc<'_>> = texts.iter().map(|t| validate(t).unwrap()).collect();
+    decide(
+        held,
+        texts.iter().map(String::as_str).zip(&parsed),
+        500 * 1024,
+    )
+}
+
+#[test]
+fn a_decision_summarises_the_trace_as_it_will_be_and_keeps_the_summary_it_replaces() {
+    let (a, b) = (doc(1, None, 0), doc(2, Some(5.0), 0));
+    let mut held = Plain::new(vec![a.clone(), b.clone()]);
+    let done = doc(1, Some(9.0), 0);
+    let d = decide_on(&mut held, std::slice::from_ref(&done));
+    assert_eq!(d.merge.steps, vec![Step::Replace(0)]);
+    let u = d.update.expect("the trace changed");
+    let (vd, vb) = (validate(&done).unwrap(), validate(&b).unwrap());
+    assert_eq!(u.new, compute(&[&vd, &vb]));
+    // Debug text, since an in-progress row's duration is NaN.
+    assert_eq!(format!("{:?}", u.old), format!("{:?}", held.summary));
+    // The replaced document is not read back; the one kept is, and so is the old summary.
+    assert_eq!(held.reads, 2);
+    assert_eq!(u.graph_contributions().count(), 2);
+}
+
+#[test]
+fn a_batch_that_changes_nothing_reads_no_text_and_no_summary() {
+    let a = doc(1, Some(1.0), 0);
+    let mut held = Plain::new(vec![a.clone()]);
+    let d = decide_on(&mut held, &[a, doc(1, None, 0)]);
+    assert_eq!(d.merge.steps, vec![Step::Unchanged, Step::Unchanged]);
+    assert!(d.update.is_none());
+    assert_eq!(held.reads, 0);
+}
+
+#[test]
+fn a_new_trace_has_no_old_summary_and_withdraws_nothing() {
+    let mut held = Plain::new(vec![]);
+    let d = decide_on(&mut held, &[doc(1, None, 0), doc(1, Some(2.0), 0)]);
+    assert_eq!(d.merge.steps, vec![Step::Add, Step::Replace(0)]);
+    let u = d.update.unwrap();
+    assert!(u.old.is_none());
+    assert_eq!(u.new.last - u.new.start, 2_000_000);
+    let signs: Vec<i64> = u.graph_contributions().map(|c| c.sign).collect();
+    assert_eq!(signs, vec![1]);
+    let (mut removed, mut added) = (vec![], vec![]);
+    u.index_changes(&mut removed, &mut added);
+    assert!(removed.is_empty() && !added.is_empty());
+}

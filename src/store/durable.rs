@@ -16,7 +16,7 @@ use super::{
     IngestDoc, Partition, StoreError, StoreStats, StoredTrace, SummaryPage, SummaryQuery,
     TraceStore,
 };
-use crate::graph::{Graph, Stats};
+use crate::graph::Graph;
 use crate::model::segment::Rejection;
 use crate::model::summary::TraceSummary;
 use crate::model::time::Clock;
@@ -280,25 +280,15 @@ impl TraceStore for DurableStore {
         self.mem.scan_summaries(part, q).await
     }
 
-    async fn service_graph(
+    async fn graph_minutes(
         &self,
         part: &Partition,
         start: Micros,
         end: Micros,
-    ) -> Result<Graph, StoreError> {
+        visit: &mut (dyn for<'g> FnMut(i64, &'g Graph) + Send),
+    ) -> Result<(), StoreError> {
         self.replayed()?;
-        self.mem.service_graph(part, start, end).await
-    }
-
-    async fn graph_series(
-        &self,
-        part: &Partition,
-        start: Micros,
-        end: Micros,
-        select: &(dyn for<'g> Fn(&'g Graph) -> Stats + Sync),
-    ) -> Result<Vec<(Micros, Stats)>, StoreError> {
-        self.replayed()?;
-        self.mem.graph_series(part, start, end, select).await
+        self.mem.graph_minutes(part, start, end, visit).await
     }
 
     async fn summaries(

@@ -18,7 +18,7 @@ use super::{
     IngestDoc, Partition, StoreError, StoreStats, StoredDocument, StoredTrace, SummaryPage,
     SummaryQuery, TraceStore,
 };
-use crate::graph::{Graph, Stats};
+use crate::graph::Graph;
 use crate::model::segment::{DocKind, Rejection};
 use crate::model::selection::{Term, index_terms};
 use crate::model::summary::{Hot, TraceSummary};
@@ -146,6 +146,48 @@ impl SummaryText {
             .as_ref()
             .and_then(|t| TraceSummary::decode(unpacker.bytes(t)))
             .unwrap_or_else(|| TraceSummary::from_hot(&self.hot))
+    }
+}
+
+/// A trace as the rules read it, under its shard's lock.
+struct MemHeld<'a> {
+    entry: &'a TraceEntry,
+    is_new: bool,
+    blocks: &'a Blocks,
+    summaries: &'a Blocks,
+    unpacker: Unpacker,
+}
+
+impl rules::HeldTrace for MemHeld<'_> {
+    fn doc_count(&self) -> usize {
+        self.entry.docs.len()
+    }
+
+    fn doc(&self, i: usize) -> HeldDoc {
+        let d = &self.entry.docs[i];
+        HeldDoc {
+            id: d.id,
+            complete: d.complete,
+            len: d.text.len as u64,
+        }
+    }
+
+    fn raw_bytes(&self) -> u64 {
+        self.entry.raw_bytes
+    }
+
+    fn same_text(&mut self, i: usize, raw: &str) -> bool {
+        self.blocks
+            .holds(self.entry.docs[i].text, raw.as_bytes(), &mut self.unpacker)
+    }
+
+    fn text(&mut self, i: usize) -> String {
+        self.unpacker
+            .string(&self.blocks.text(self.entry.docs[i].text))
+    }
+
+    fn summary(&mut self) -> Option<TraceSummary> {
+        (!self.is_new).then(|| self.entry.full(self.summaries, &mut self.unpacker))
     }
 }
 
@@ -301,25 +343,21 @@ impl MemStore {
             })
         });
         let fixed_before = if is_new { 0 } else { fixed_size(entry) as i64 };
+        let (old_start, old_last) = (entry.start(), entry.last());
+        let decision = rules::decide(
+            &mut MemHeld {
+                entry,
+                is_new,
+                blocks,
+                summaries,
+                unpacker: Unpacker::default(),
+            },
+            idxs.iter().map(|&i| (batch[i].raw, &batch[i].doc)),
+            self.limits.max_trace_bytes,
+        );
         // Bytes the shard's blocks gain or free.
         let mut held = 0i64;
-        let mut unpacker = Unpacker::default();
-        // Which stored documents came from this batch (their parse is at hand).
-        let mut fresh: Vec<Option<usize>> = vec![None; entry.docs.len()];
-        let held_docs = entry.docs.iter().map(|d| HeldDoc {
-            id: d.id,
-            complete: d.complete,
-            len: d.text.len as u64,
-        });
-        let incoming = idxs.iter().map(|&i| (batch[i].raw, &batch[i].doc));
-        let merged = rules::merge(
-            held_docs,
-            entry.raw_bytes,
-            self.limits.max_trace_bytes,
-            incoming,
-            |p, raw| blocks.holds(entry.docs[p].text, raw.as_bytes(), &mut unpacker),
-        );
-        let changed = merged.changed();
+        let merged = decision.merge;
         entry.limit_exceeded |= merged.limit_exceeded;
         delta.raw += merged.raw_bytes as i64 - entry.raw_bytes as i64;
         entry.raw_bytes = merged.raw_bytes;
@@ -330,56 +368,41 @@ impl MemStore {
                 Step::Replace(p) => {
                     blocks.release(entry.docs[p].text, &mut held);
                     entry.docs[p] = Doc::new(&batch[i], blocks, &mut held);
-                    fresh[p] = Some(i);
                 }
                 Step::Add => {
                     entry.docs.push(Doc::new(&batch[i], blocks, &mut held));
-                    fresh.push(Some(i));
                     delta.docs += 1;
                 }
             }
         }
-        if !changed {
+        let Some(update) = decision.update else {
             if is_new {
                 traces.remove(&key);
             }
             return;
-        }
-        // Re-read the documents stored by earlier batches, then summarise the whole trace.
-        let older: Vec<String> = entry
-            .docs
-            .iter()
-            .zip(&fresh)
-            .filter(|(_, f)| f.is_none())
-            .map(|(d, _)| unpacker.string(&blocks.text(d.text)))
-            .collect();
-        let summary = rules::summarize(fresh.iter().flatten().map(|&i| &batch[i].doc), &older);
-        entry.docs.shrink_to_fit();
-
-        let (old_start, old_last) = (entry.start(), entry.last());
-        let (old_terms, new_terms) = terms;
-        let old = if is_new {
-            entry.ordinal = postings.allocate(key);
-            None
-        } else {
-            Some(entry.full(summaries, &mut Unpacker::default()))
         };
-        rules::index_changes(old.as_ref(), &summary, old_terms, new_terms);
-        for c in rules::graph_contributions(old.as_ref(), &summary) {
+        entry.docs.shrink_to_fit();
+        if is_new {
+            entry.ordinal = postings.allocate(key);
+        }
+        let (old_terms, new_terms) = terms;
+        update.index_changes(old_terms, new_terms);
+        for c in update.graph_contributions() {
             delta
                 .graph
                 .entry((pid, c.minute))
                 .or_default()
                 .contribute(c.summary, c.sign);
         }
-        for l in rules::new_links(old.as_ref(), &summary) {
+        let bucket = rules::graph_minute(update.new.start);
+        for l in update.new_links() {
             delta.links.push(PendingLink {
                 pid,
                 target: l.trace_id,
                 span: l.span,
                 from: l.from,
                 start: l.start,
-                bucket: rules::graph_minute(summary.start),
+                bucket,
             });
         }
         delta.arrived.push((pid, trace_id));
@@ -387,8 +410,8 @@ impl MemStore {
         if let Some(old) = entry.summary {
             summaries.release(old, &mut held);
         }
-        entry.summary = Some(summaries.append(&summary.encode(), &mut held));
-        entry.hot = summary.hot();
+        entry.summary = Some(summaries.append(&update.new.encode(), &mut held));
+        entry.hot = update.new.hot();
         delta.packed += held;
         delta.bytes += held + fixed_size(entry) as i64 - fixed_before;
         entry.revision += 1;
@@ -790,47 +813,24 @@ impl TraceStore for MemStore {
         ))
     }
 
-    async fn service_graph(
+    async fn graph_minutes(
         &self,
         part: &Partition,
         start: Micros,
         end: Micros,
-    ) -> Result<Graph, StoreError> {
-        let mut out = Graph::default();
+        visit: &mut (dyn for<'g> FnMut(i64, &'g Graph) + Send),
+    ) -> Result<(), StoreError> {
         let Some(pid) = self.existing_partition(part) else {
-            return Ok(out);
+            return Ok(());
         };
         let graphs = self.graphs.lock();
-        for g in graphs
-            .range(
-                (pid, rules::graph_minute(start))
-                    ..(pid, rules::graph_minute(end.saturating_sub(1)) + 1),
-            )
-            .map(|(_, g)| g)
-        {
-            out.merge(g);
+        for ((_, m), g) in graphs.range(
+            (pid, rules::graph_minute(start))
+                ..(pid, rules::graph_minute(end.saturating_sub(1)) + 1),
+        ) {
+            visit(*m, g);
         }
-        Ok(out)
-    }
-
-    async fn graph_series(
-        &self,
-        part: &Partition,
-        start: Micros,
-        end: Micros,
-        select: &(dyn for<'g> Fn(&'g Graph) -> Stats + Sync),
-    ) -> Result<Vec<(Micros, Stats)>, StoreError> {
-        let Some(pid) = self.existing_partition(part) else {
-            return Ok(Vec::new());
-        };
-        let graphs = self.graphs.lock();
-        Ok(graphs
-            .range(
-                (pid, rules::graph_minute(start))
-                    ..(pid, rules::graph_minute(end.saturating_sub(1)) + 1),
-            )
-            .map(|((_, m), g)| (rules::minute_start(*m), select(g)))
-            .collect())
+        Ok(())
     }
 
     async fn summaries(

@@ -1,7 +1,22 @@
-//! Where traces live. Validation and processed documents sit above this trait, and the rules
-//! that decide how a batch changes a trace are the pure functions of `crate::rules`, which a
-//! store calls and applies; stores keep what those decide and answer point reads,
-//! time-ordered scans and retention. `durable` puts the memory store behind a write-ahead log.
+//! Where traces live: the seam between the X-Ray rules and the storage that keeps what they
+//! decide. Validation and processed documents sit above it; the rules (`crate::rules`) are
+//! pure. A backend implements [`TraceStore`]:
+//!
+//! - **load and commit one trace's change atomically** (`put`): for each trace of a batch, it
+//!   answers `rules::decide` through a `rules::HeldTrace` view of what it holds, then writes
+//!   the whole `rules::Decision` (documents added or replaced, refusals, the new summary, index
+//!   terms swapped, graph contributions withdrawn and added, links to resolve) with nothing
+//!   else touching that trace in between (the memory store holds the trace's shard lock; a
+//!   database would lock the trace's row for the transaction);
+//! - point reads (`existing`, `get_traces`, `summaries`);
+//! - time-ordered scans with the filter's candidates (`scan_summaries`);
+//! - the per-minute graph sums (`graph_minutes`; the service graph and the series are summed
+//!   from them here);
+//! - retention (`sweep`).
+//!
+//! Everything a backend persists is values (documents' texts, names, strings), never the
+//! interner's process-local handles: summaries are derived again from the documents on load. `memory` is the embedded store; `durable` puts it behind
+//! a write-ahead log.
 
 pub mod control;
 pub mod durable;
@@ -117,9 +132,9 @@ pub enum StoreError {
 
 #[async_trait::async_trait]
 pub trait TraceStore: Send + Sync + 'static {
-    /// Stores a batch. Idempotent per (trace, segment id); a complete document replaces an
-    /// in-progress one and is never replaced by one. Returns one entry per input document:
-    /// `None` when stored (or already there), `Some` when refused.
+    /// Stores a batch: each trace's documents go through `rules::decide` against what the
+    /// store holds of the trace, and the decision is committed atomically per trace. Returns
+    /// one entry per input document: `None` when stored (or already there), `Some` when refused.
     async fn put(
         &self,
         part: &Partition,
@@ -142,14 +157,29 @@ pub trait TraceStore: Send + Sync + 'static {
         q: &SummaryQuery,
     ) -> Result<SummaryPage, StoreError>;
 
-    /// The service graph of the traces that started in the minutes `[start, end)` touches,
-    /// from sums kept at ingest.
+    /// Visits, in time order, the per-minute graph sums of the minutes `[start, end)` touches
+    /// (minutes are numbered by `rules::graph_minute`; the sums are what `rules` contributed
+    /// at ingest).
+    async fn graph_minutes(
+        &self,
+        part: &Partition,
+        start: Micros,
+        end: Micros,
+        visit: &mut (dyn for<'g> FnMut(i64, &'g crate::graph::Graph) + Send),
+    ) -> Result<(), StoreError>;
+
+    /// The service graph of the traces that started in the minutes `[start, end)` touches.
     async fn service_graph(
         &self,
         part: &Partition,
         start: Micros,
         end: Micros,
-    ) -> Result<crate::graph::Graph, StoreError>;
+    ) -> Result<crate::graph::Graph, StoreError> {
+        let mut out = crate::graph::Graph::default();
+        self.graph_minutes(part, start, end, &mut |_, g| out.merge(g))
+            .await?;
+        Ok(out)
+    }
 
     /// Minute by minute over `[start, end)`: what `select` picks out of each minute's graph.
     async fn graph_series(
@@ -158,7 +188,14 @@ pub trait TraceStore: Send + Sync + 'static {
         start: Micros,
         end: Micros,
         select: &(dyn for<'g> Fn(&'g crate::graph::Graph) -> crate::graph::Stats + Sync),
-    ) -> Result<Vec<(Micros, crate::graph::Stats)>, StoreError>;
+    ) -> Result<Vec<(Micros, crate::graph::Stats)>, StoreError> {
+        let mut out = Vec::new();
+        self.graph_minutes(part, start, end, &mut |m, g| {
+            out.push((crate::rules::minute_start(m), select(g)))
+        })
+        .await?;
+        Ok(out)
+    }
 
     /// The summaries of the traces among `ids` that exist.
     async fn summaries(
