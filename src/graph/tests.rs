@@ -27,7 +27,7 @@ fn two_services_and_dynamodb(front_status: u16, throttled: bool) -> Vec<String> 
         ),
         format!(
             r#"{{"name":"back","id":"3000000000000003","trace_id":"{T}","parent_id":"2000000000000002","start_time":100.2,"end_time":100.8,
-            "subsegments":[{{"id":"4000000000000004","name":"DynamoDB","namespace":"aws","start_time":100.3,"end_time":100.4,"throttle":{throttled},"error":{throttled},"aws":{{"table_name":"t"}}}}]}}"#
+            "subsegments":[{{"id":"4000000000000004","name":"DynamoDB","namespace":"aws","start_time":100.3,"end_time":100.4,"throttle":{throttled},"error":{throttled},"aws":{{"table_name":"orders"}}}}]}}"#
         ),
     ]
 }
@@ -37,7 +37,7 @@ fn two_services_a_dynamodb_call_and_the_client() {
     let mut g = Graph::default();
     g.contribute(&summary(&two_services_and_dynamodb(200, false)), 1);
     let s = render_services(&g);
-    assert_eq!(s.len(), 4, "client, DynamoDB, back, front");
+    assert_eq!(s.len(), 4, "client, orders, back, front");
     let client = &s[0];
     assert_eq!(
         (client["Name"].as_str(), client["Type"].as_str()),
@@ -47,7 +47,7 @@ fn two_services_a_dynamodb_call_and_the_client() {
     assert_eq!(client["Edges"][0]["ReferenceId"], front["ReferenceId"]);
     assert_eq!(front["Root"], true);
     let back = by_name(&s, "back");
-    let ddb = by_name(&s, "DynamoDB");
+    let ddb = by_name(&s, "orders");
     assert_eq!(
         (ddb["Type"].as_str(), ddb["State"].as_str()),
         (Some("AWS::DynamoDB::Table"), Some("unknown"))
@@ -181,4 +181,41 @@ fn a_span_link_becomes_a_link_edge_with_event_ages() {
         .map(|h| h["Value"].as_f64().unwrap())
         .collect();
     assert_eq!(ages, vec![0.004, 2.5]);
+}
+
+#[test]
+fn each_dynamodb_table_is_a_node_and_untargeted_calls_share_a_generic_one() {
+    let call = |id: u64, table: &str| {
+        let aws = if table.is_empty() {
+            r#"{"operation":"ListTables"}"#.to_owned()
+        } else {
+            format!(r#"{{"operation":"GetItem","table_name":"{table}"}}"#)
+        };
+        format!(
+            r#"{{"id":"{id:016x}","name":"DynamoDB","namespace":"aws","start_time":100.1,"end_time":100.2,"aws":{aws}}}"#
+        )
+    };
+    let doc = format!(
+        r#"{{"name":"api","id":"1000000000000001","trace_id":"{T}","start_time":100,"end_time":101,"subsegments":[{},{},{},{}]}}"#,
+        call(2, "orders"),
+        call(3, "carts"),
+        call(4, "orders"),
+        call(5, "")
+    );
+    let mut g = Graph::default();
+    g.contribute(&summary(&[doc]), 1);
+    let s = render_services(&g);
+    let kind = |name: &str| by_name(&s, name)["Type"].as_str().unwrap().to_owned();
+    assert_eq!(kind("orders"), "AWS::DynamoDB::Table");
+    assert_eq!(kind("carts"), "AWS::DynamoDB::Table");
+    assert_eq!(kind("DynamoDB"), "AWS::DynamoDB");
+    let api = by_name(&s, "api");
+    let to_orders = api["Edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["ReferenceId"] == by_name(&s, "orders")["ReferenceId"])
+        .expect("an edge api -> orders");
+    assert_eq!(to_orders["SummaryStatistics"]["TotalCount"], 2);
+    assert_eq!(s.len(), 5, "client, api and three DynamoDB nodes");
 }

@@ -112,14 +112,15 @@ fn inferred_id(sub_id: &str) -> String {
     SegmentId(z ^ (z >> 31)).to_string()
 }
 
-fn inferred_origin(sub: &Map<String, Value>) -> String {
+/// The name and origin of the inferred segment of AWS call `sub` (see `tree::aws_node`).
+fn inferred_aws_node(sub: &Map<String, Value>) -> (String, String) {
     let name = sub.get("name").and_then(Value::as_str).unwrap_or("");
-    let has_table = sub.get("aws").and_then(|a| a.get("table_name")).is_some();
-    if name.eq_ignore_ascii_case("dynamodb") && has_table {
-        "AWS::DynamoDB::Table".into()
-    } else {
-        format!("AWS::{name}")
-    }
+    let table = sub
+        .get("aws")
+        .and_then(|a| a.get("table_name"))
+        .and_then(Value::as_str);
+    let (name, origin) = super::tree::aws_node(name, table);
+    (name.to_owned(), origin)
 }
 
 fn collect_inferred(
@@ -149,7 +150,9 @@ fn collect_inferred(
             doc.insert("parent_id".into(), Value::String(id));
             doc.insert("inferred".into(), Value::Bool(true));
             if ns == "aws" {
-                doc.insert("origin".into(), Value::String(inferred_origin(m)));
+                let (name, origin) = inferred_aws_node(m);
+                doc.insert("name".into(), Value::String(name));
+                doc.insert("origin".into(), Value::String(origin));
             }
             for k in ["http", "aws", "error", "throttle", "fault"] {
                 if let Some(v) = m.get(k) {
@@ -286,7 +289,10 @@ mod tests {
         assert_eq!(out.len(), 3, "two real segments and one inferred");
         let inferred = parse(&out[2]);
         assert_eq!(inferred["inferred"], true);
-        assert_eq!(inferred["origin"], "AWS::DynamoDB::Table");
+        assert_eq!(
+            (&inferred["name"], &inferred["origin"]),
+            (&"t".into(), &"AWS::DynamoDB::Table".into())
+        );
         assert_eq!(inferred["parent_id"], "2000000000000002");
         assert_eq!(inferred["fault"], true);
         assert_eq!(inferred["aws"]["operation"], "PutItem");

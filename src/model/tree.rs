@@ -52,14 +52,17 @@ fn is_ancestor(nodes: &[Node<'_>], candidate: usize, of: usize) -> bool {
     false
 }
 
-/// The resource type X-Ray gives the inferred node of an AWS SDK call.
-pub fn aws_resource_type(e: &Entity<'_>) -> String {
-    let name = e.name.as_deref().unwrap_or("");
-    let has_table = e.aws.as_ref().is_some_and(|a| a.table_name.is_some());
-    if name.eq_ignore_ascii_case("dynamodb") && has_table {
-        "AWS::DynamoDB::Table".to_owned()
+/// The node X-Ray shows for an AWS SDK call that no segment answers: its name and type. A
+/// DynamoDB call that targets one table is that table's node; other DynamoDB calls meet in
+/// one generic `DynamoDB` node; any other service is one node named as the SDK names it.
+pub fn aws_node<'a>(name: &'a str, table_name: Option<&'a str>) -> (&'a str, String) {
+    if name.eq_ignore_ascii_case("dynamodb") {
+        match table_name.filter(|t| !t.is_empty()) {
+            Some(table) => (table, "AWS::DynamoDB::Table".to_owned()),
+            None => (name, "AWS::DynamoDB".to_owned()),
+        }
     } else {
-        format!("AWS::{name}")
+        (name, format!("AWS::{name}"))
     }
 }
 
@@ -175,7 +178,11 @@ impl<'d> Tree<'d> {
         let e = n.e;
         let name = e.name.as_deref().unwrap_or("");
         match e.namespace.as_deref() {
-            Some("aws") => Some(intern::service(name, None, Some(&aws_resource_type(e)))),
+            Some("aws") => {
+                let table = e.aws.as_ref().and_then(|a| a.table_name.as_deref());
+                let (name, kind) = aws_node(name, table);
+                Some(intern::service(name, None, Some(&kind)))
+            }
             Some("remote") => Some(intern::service(name, None, Some("remote"))),
             _ => None,
         }

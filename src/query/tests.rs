@@ -342,7 +342,7 @@ fn sample() -> TraceSummary {
         "http":{{"request":{{"method":"POST","url":"https://shop/api/cart","user_agent":"curl/8","client_ip":"10.0.0.1"}},"response":{{"status":502}}}},
         "aws":{{"ec2":{{"instance_id":"i-0abc","availability_zone":"us-east-1a"}}}},"annotations":{{"tenant":"t3","items":4,"vip":true}},
         "subsegments":[{{"id":"2000000000000002","name":"back","namespace":"remote","start_time":100.5,"end_time":102.5,"fault":true,"http":{{"response":{{"status":500}}}}}},
-                       {{"id":"3000000000000003","name":"DynamoDB","namespace":"aws","start_time":100.1,"end_time":100.2,"throttle":true,"aws":{{"table_name":"t"}}}}]}}"#
+                       {{"id":"3000000000000003","name":"DynamoDB","namespace":"aws","start_time":100.1,"end_time":100.2,"throttle":true,"aws":{{"table_name":"orders"}}}}]}}"#
     );
     let back = format!(
         r#"{{"name":"back","id":"4000000000000004","trace_id":"{T}","parent_id":"2000000000000002","start_time":100.6,"end_time":102.4,"fault":true,
@@ -405,7 +405,8 @@ fn service_and_edge_blocks() {
         ("service(\"front\") { root }", true),
         ("service(\"back\") { root }", false),
         ("service(\"back\") { fault AND responsetime > 1.7 }", true),
-        ("service(\"DynamoDB\") { throttle AND inferred }", true),
+        ("service(\"orders\") { throttle AND inferred }", true),
+        ("service(\"DynamoDB\")", false),
         ("service(id(type: \"AWS::DynamoDB::Table\"))", true),
         (
             "service(id(name: \"front\", type: \"AWS::EC2::Instance\"))",
@@ -424,8 +425,8 @@ fn service_and_edge_blocks() {
             "edge(\"front\", \"back\") { fault AND http.status = 500 AND duration = 2 }",
             true,
         ),
-        ("edge(\"front\", \"DynamoDB\") { throttle }", true),
-        ("edge(\"front\", \"DynamoDB\") { ok }", false),
+        ("edge(\"front\", \"orders\") { throttle }", true),
+        ("edge(\"front\", \"orders\") { ok }", false),
     ] {
         assert_eq!(eval(expr, &s), want, "{expr}");
     }

@@ -1,6 +1,7 @@
 """Groups, GetServiceGraph, GetTraceGraph and GetTimeSeriesServiceStatistics through boto3,
 asserting nodes, edges, counts and histograms."""
 
+import json
 import time
 
 import botocore.exceptions
@@ -10,7 +11,7 @@ from conftest import new_id, new_trace_id, put, segment
 
 
 def shop_trace(start, front_status=200, ddb_throttle=False, back_fault=False):
-    """front -> back (remote call) -> DynamoDB (aws call, no callee segment)."""
+    """front -> back (remote call) -> DynamoDB table carts (aws call, no callee segment)."""
     t, call, ddb = new_trace_id(start), new_id(), new_id()
     front = segment(t, name="front", start=start, end=start + 1.0, http={"response": {"status": front_status}},
                     fault=front_status >= 500, error=400 <= front_status < 500,
@@ -53,10 +54,10 @@ def test_service_graph_nodes_edges_and_statistics(shop):
     r = xray.get_service_graph(StartTime=base - 60, EndTime=base + 600)
     s = r["Services"]
     n = nodes(s)
-    assert set(n) == {"client", "front", "back", "DynamoDB"}
+    assert set(n) == {"client", "front", "back", "carts"}
     assert (n["client"]["Type"], n["client"]["State"]) == ("client", "unknown")
     assert n["front"]["Root"] is True and n["back"]["Root"] is False
-    assert (n["DynamoDB"]["Type"], n["DynamoDB"]["State"]) == ("AWS::DynamoDB::Table", "unknown")
+    assert (n["carts"]["Type"], n["carts"]["State"]) == ("AWS::DynamoDB::Table", "unknown")
     assert n["front"]["State"] == "active"
     f = n["front"]["SummaryStatistics"]
     assert (f["TotalCount"], f["OkCount"], f["FaultStatistics"]["TotalCount"]) == (10, 8, 2)
@@ -68,7 +69,7 @@ def test_service_graph_nodes_edges_and_statistics(shop):
     fb = edge(s, "front", "back")
     assert fb["SummaryStatistics"]["TotalResponseTime"] == pytest.approx(8.0, abs=1e-4), "edges are timed by the caller's subsegment"
     assert fb["SummaryStatistics"]["FaultStatistics"]["TotalCount"] == 2
-    bd = edge(s, "back", "DynamoDB")["SummaryStatistics"]
+    bd = edge(s, "back", "carts")["SummaryStatistics"]
     assert bd["ErrorStatistics"] == {"ThrottleCount": 2, "OtherCount": 0, "TotalCount": 2}
     assert bd["OkCount"] == 8
     assert r["ContainsOldGroupVersions"] is False
@@ -106,13 +107,13 @@ def test_groups_lifecycle_and_scoped_graph(shop):
     assert xray.list_tags_for_resource(ResourceARN=g["GroupARN"])["Tags"] == [{"Key": "team", "Value": "shop"}]
     assert xray.get_group(GroupARN=g["GroupARN"])["Group"]["GroupName"] == "faults"
     scoped = nodes(xray.get_service_graph(StartTime=base - 60, EndTime=base + 600, GroupName="faults")["Services"])
-    assert scoped["front"]["SummaryStatistics"]["TotalCount"] == 2 and "DynamoDB" in scoped
+    assert scoped["front"]["SummaryStatistics"]["TotalCount"] == 2 and "carts" in scoped
     # group.name inlines the group's filter in summaries
     now = time.time()
     ids = [s["Id"] for s in xray.get_trace_summaries(StartTime=base - 60, EndTime=now + 60, FilterExpression='group.name = "faults"')["TraceSummaries"]]
     assert len(ids) == 2
-    up = xray.update_group(GroupName="faults", FilterExpression='edge("back", "DynamoDB") { throttle }')["Group"]
-    assert up["FilterExpression"] == 'edge("back", "DynamoDB") { throttle }'
+    up = xray.update_group(GroupName="faults", FilterExpression='edge("back", "carts") { throttle }')["Group"]
+    assert up["FilterExpression"] == 'edge("back", "carts") { throttle }'
     scoped = nodes(xray.get_service_graph(StartTime=base - 60, EndTime=base + 600, GroupARN=g["GroupARN"])["Services"])
     assert scoped["back"]["SummaryStatistics"]["TotalCount"] == 2
     xray.delete_group(GroupName="faults")
@@ -150,7 +151,7 @@ def test_default_group_is_fixed_and_the_limit_is_25(fresh_gateway):
 def test_time_series_for_an_edge_and_a_service_with_forecast(shop):
     xray, base, _ = shop
     r = xray.get_time_series_service_statistics(StartTime=base - 60, EndTime=base + 600, Period=300,
-                                                EntitySelectorExpression='edge(id(name: "back"), id(name: "DynamoDB", type: "AWS::DynamoDB::Table"))')
+                                                EntitySelectorExpression='edge(id(name: "back"), id(name: "carts", type: "AWS::DynamoDB::Table"))')
     series = r["TimeSeriesServiceStatistics"]
     assert sum(p["EdgeSummaryStatistics"]["TotalCount"] for p in series) == 10
     assert sum(p["EdgeSummaryStatistics"]["ErrorStatistics"]["ThrottleCount"] for p in series) == 2
@@ -213,3 +214,56 @@ def test_histograms_report_the_values_observed(fresh_gateway):
     assert sorted(v for p in points for v in values(p["ResponseTimeHistogram"])) == want
     one = nodes(xray.get_trace_graph(TraceIds=[ids[0]])["Services"])
     assert values(one["timed"]["ResponseTimeHistogram"]) == [(1.0, 1)]
+
+
+def test_each_dynamodb_table_is_its_own_node_everywhere_nodes_are_named(fresh_gateway):
+    """Calls to tables orders and carts and an untargeted ListTables: three nodes, named and
+    typed as X-Ray's console shows them, in graphs, inferred segments, summaries, filters and
+    the time series."""
+    xray = fresh_gateway().client()
+    start = time.time() - 120
+    t = new_trace_id(start)
+
+    def call(table, offset):
+        aws = {"operation": "GetItem", "table_name": table} if table else {"operation": "ListTables"}
+        return {"id": new_id(), "name": "DynamoDB", "namespace": "aws", "start_time": start + offset,
+                "end_time": start + offset + 0.1, "aws": aws, "throttle": table == "carts", "error": table == "carts"}
+
+    calls = [call("orders", 0.1), call("carts", 0.3), call("orders", 0.5), call(None, 0.7)]
+    assert put(xray, segment(t, name="api", start=start, end=start + 1, subsegments=calls)) == []
+    window = dict(StartTime=start - 60, EndTime=start + 120)
+
+    n = nodes(xray.get_service_graph(**window)["Services"])
+    assert set(n) == {"client", "api", "orders", "carts", "DynamoDB"}
+    assert [n[x]["Type"] for x in ("orders", "carts", "DynamoDB")] == \
+        ["AWS::DynamoDB::Table", "AWS::DynamoDB::Table", "AWS::DynamoDB"]
+    s = list(n.values())
+    assert edge(s, "api", "orders")["SummaryStatistics"]["TotalCount"] == 2
+    assert edge(s, "api", "carts")["SummaryStatistics"]["ErrorStatistics"]["ThrottleCount"] == 1
+    assert edge(s, "api", "DynamoDB")["SummaryStatistics"]["TotalCount"] == 1
+    assert set(nodes(xray.get_trace_graph(TraceIds=[t])["Services"])) == set(n)
+
+    docs = [json.loads(x["Document"]) for x in xray.batch_get_traces(TraceIds=[t])["Traces"][0]["Segments"]]
+    inferred = sorted((d["name"], d["origin"]) for d in docs if d.get("inferred"))
+    assert inferred == [("DynamoDB", "AWS::DynamoDB"), ("carts", "AWS::DynamoDB::Table"),
+                        ("orders", "AWS::DynamoDB::Table"), ("orders", "AWS::DynamoDB::Table")]
+
+    [summary] = xray.get_trace_summaries(**window)["TraceSummaries"]
+    assert {"Name": "orders", "Names": ["orders"], "Type": "AWS::DynamoDB::Table"} in summary["ServiceIds"]
+    assert {"Name": "DynamoDB", "Names": ["DynamoDB"], "Type": "AWS::DynamoDB"} in summary["ServiceIds"]
+
+    def matches(expr):
+        return len(xray.get_trace_summaries(FilterExpression=expr, **window)["TraceSummaries"])
+
+    assert matches('service("orders")') == 1
+    assert matches('edge("api", "orders")') == 1
+    assert matches('service(id(name: "orders", type: "AWS::DynamoDB::Table"))') == 1
+    assert matches('service(id(name: "DynamoDB", type: "AWS::DynamoDB"))') == 1
+    assert matches('service(id(name: "DynamoDB", type: "AWS::DynamoDB::Table"))') == 0
+    assert matches('edge("api", "carts") { throttle }') == 1
+    assert matches('edge("api", "orders") { throttle }') == 0
+
+    series = xray.get_time_series_service_statistics(
+        Period=60, EntitySelectorExpression='edge(id(name: "api"), id(name: "orders", type: "AWS::DynamoDB::Table"))',
+        **window)["TimeSeriesServiceStatistics"]
+    assert sum(p["EdgeSummaryStatistics"]["TotalCount"] for p in series) == 2

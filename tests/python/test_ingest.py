@@ -178,13 +178,13 @@ def test_aws_call_without_callee_gets_an_inferred_segment(xray):
     put(xray, segment(t, start=start, end=start + 1, subsegments=[call]))
     _, docs = trace_docs(xray, t)
     [inferred] = [d for d in docs if d.get("inferred")]
-    assert inferred["name"] == "DynamoDB"
+    assert inferred["name"] == "scores", "a call to a table infers the table's node"
     assert inferred["origin"] == "AWS::DynamoDB::Table"
     assert inferred["parent_id"] == call["id"]
     assert inferred["aws"]["operation"] == "PutItem"
     assert inferred["start_time"] == call["start_time"] and inferred["end_time"] == call["end_time"]
     s = summary_of(xray, t)
-    assert {"Name": "DynamoDB", "Names": ["DynamoDB"], "Type": "AWS::DynamoDB::Table"} in s["ServiceIds"]
+    assert {"Name": "scores", "Names": ["scores"], "Type": "AWS::DynamoDB::Table"} in s["ServiceIds"]
 
 
 def test_unknown_and_malformed_trace_ids_are_unprocessed(xray):

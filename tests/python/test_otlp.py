@@ -65,7 +65,7 @@ def check_shop_trace(g, trace_id):
     assert ddb["name"] == "DynamoDB" and ddb["namespace"] == "aws"
     assert ddb["aws"]["operation"] == "PutItem" and ddb["aws"]["table_name"] == "carts"
     [inferred] = [d for d in docs if d.get("inferred")]
-    assert (inferred["name"], inferred["origin"]) == ("DynamoDB", "AWS::DynamoDB::Table")
+    assert (inferred["name"], inferred["origin"]) == ("carts", "AWS::DynamoDB::Table")
     s = [x for x in xray.get_trace_summaries(StartTime=time.time() - 600, EndTime=time.time() + 60)["TraceSummaries"] if x["Id"] == trace_id]
     assert s and s[0]["HasFault"] is True and s[0]["Users"][0]["UserName"] == "alice"
 

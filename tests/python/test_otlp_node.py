@@ -67,7 +67,7 @@ def test_node_sdk(fresh_gateway, protocol):
     assert not any(k.startswith("otel.resource.") for k in ddb.get("metadata", {}).get("default", {})), \
         "subsegments do not carry the resource"
     [inferred] = [d for d in docs if d.get("inferred")]
-    assert (inferred["name"], inferred["origin"]) == ("DynamoDB", "AWS::DynamoDB::Table")
+    assert (inferred["name"], inferred["origin"]) == ("carts", "AWS::DynamoDB::Table")
 
     summaries = xray.get_trace_summaries(StartTime=time.time() - 600, EndTime=time.time() + 60)["TraceSummaries"]
     [s] = [x for x in summaries if x["Id"] == trace_id]

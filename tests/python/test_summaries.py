@@ -46,7 +46,7 @@ def test_every_summary_field_from_a_two_service_trace(xray):
                          "UserAgent": "curl/8", "ClientIp": "10.0.0.9"}
     assert s["EntryPoint"] == front_id
     assert sorted(s["ServiceIds"], key=lambda x: x["Name"]) == [
-        {"Name": "DynamoDB", "Names": ["DynamoDB"], "Type": "AWS::DynamoDB::Table"}, back_id, front_id]
+        back_id, front_id, {"Name": "users", "Names": ["users"], "Type": "AWS::DynamoDB::Table"}]
     tenant = s["Annotations"]["tenant"]
     assert len(tenant) == 1 and tenant[0]["AnnotationValue"] == {"StringValue": "t3"}
     assert sorted(x["Name"] for x in tenant[0]["ServiceIds"]) == ["back", "front"]
