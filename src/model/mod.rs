@@ -8,6 +8,7 @@ pub mod processed;
 pub mod render;
 pub mod segment;
 pub mod selection;
+pub mod spans;
 pub mod summary;
 pub mod time;
 pub mod tree;

@@ -3,8 +3,8 @@
 //! AWS reads retrieved traces back from the Transaction Search log group; here every trace is
 //! in the store already, so a retrieval completes at once with the requested traces whose time
 //! overlaps the window (both ends inclusive). Retrievals time out after 60 minutes, as in AWS.
-//! Traces come back in the `XRAY` format; `OTEL` is refused with a message until the OTLP
-//! conversion can render spans.
+//! Traces come back in the `XRAY` format (processed segment documents) or the `OTEL` one
+//! (spans as CloudWatch keeps them, see `model::spans`), whichever way they came in.
 
 use super::ApiState;
 use super::error::ApiError;
@@ -95,11 +95,6 @@ pub async fn list_retrieved_traces(
 ) -> Result<String, ApiError> {
     let rtoken = req["RetrievalToken"].as_str().unwrap_or("");
     let format = req["TraceFormat"].as_str().unwrap_or("XRAY");
-    if format == "OTEL" {
-        return Err(ApiError::invalid(
-            "TraceFormat OTEL is not supported by xray-gateway yet; ask for XRAY.",
-        ));
-    }
     let now = st.now_secs();
     let (r, status) = retrieval(st, part, rtoken, now)?;
     let mut out = json!({"RetrievalStatus": status, "TraceFormat": format, "Traces": []});
@@ -130,7 +125,10 @@ pub async fn list_retrieved_traces(
         .skip(offset)
         .take(TRACES_PER_PAGE)
         .map(|t| {
-            let spans = super::traces::processed_segments(t, SPANS_PER_TRACE);
+            let spans = match format {
+                "OTEL" => otel_spans(t),
+                _ => super::traces::processed_segments(t, SPANS_PER_TRACE),
+            };
             json!({"Id": t.trace_id.to_string(), "Duration": t.duration_secs(), "Spans": spans})
         })
         .collect();
@@ -140,6 +138,18 @@ pub async fn list_retrieved_traces(
             token::encode("rt", fp, &[(offset + TRACES_PER_PAGE).to_string()]).into();
     }
     Ok(out.to_string())
+}
+
+/// A trace's spans in the `OTEL` format, each as `Id` and `Document`.
+fn otel_spans(t: &crate::store::StoredTrace) -> Vec<Value> {
+    let docs: Vec<Value> = super::traces::processed(t)
+        .iter()
+        .filter_map(|p| serde_json::from_str(&p.document).ok())
+        .collect();
+    crate::model::spans::spans(&docs, SPANS_PER_TRACE)
+        .into_iter()
+        .map(|(id, doc)| json!({"Id": id, "Document": doc}))
+        .collect()
 }
 
 /// The service graph of a retrieval's traces, each service with the span links it made.

@@ -305,6 +305,15 @@ pub fn compile_filter(
 
 /// A stored trace's processed documents as `[{Id, Document}]`, at most `limit` of them.
 pub fn processed_segments(t: &crate::store::StoredTrace, limit: usize) -> Vec<Value> {
+    processed(t)
+        .into_iter()
+        .take(limit)
+        .map(|s| json!({"Id": s.id, "Document": s.document}))
+        .collect()
+}
+
+/// A stored trace's processed documents (see `model::processed`).
+pub fn processed(t: &crate::store::StoredTrace) -> Vec<crate::model::processed::ProcessedSegment> {
     let docs: Vec<StoredDoc<'_>> = t
         .docs
         .iter()
@@ -315,8 +324,4 @@ pub fn processed_segments(t: &crate::store::StoredTrace, limit: usize) -> Vec<Va
         })
         .collect();
     process(t.trace_id, &docs)
-        .into_iter()
-        .take(limit)
-        .map(|s| json!({"Id": s.id, "Document": s.document}))
-        .collect()
 }

@@ -84,6 +84,74 @@ def test_python_sdk_over_http_protobuf(fresh_gateway, new_semconv):
     check_shop_trace(g, send_shop_trace(exporter, new_semconv))
 
 
+def otel_spans(xray, trace_id):
+    now = time.time()
+    token = xray.start_trace_retrieval(TraceIds=[trace_id], StartTime=now - 600, EndTime=now + 60)["RetrievalToken"]
+    r = xray.list_retrieved_traces(RetrievalToken=token, TraceFormat="OTEL")
+    assert (r["RetrievalStatus"], r["TraceFormat"]) == ("COMPLETE", "OTEL")
+    [trace] = r["Traces"]
+    assert trace["Id"] == trace_id
+    spans = [json.loads(s["Document"]) for s in trace["Spans"]]
+    assert [s["spanId"] for s in spans] == [s["Id"] for s in trace["Spans"]]
+    return spans
+
+
+def test_an_otlp_trace_retrieved_in_the_otel_format_has_its_spans_back(fresh_gateway):
+    g = fresh_gateway()
+    exporter = HttpExporter(endpoint=f"http://{g.otlp['http']}/v1/traces")
+    trace_id = send_shop_trace(exporter, False)
+    xray = g.client()
+    wait_for(lambda: xray.batch_get_traces(TraceIds=[trace_id])["Traces"])
+    spans = otel_spans(xray, trace_id)
+    by_name = {s["name"]: s for s in spans}
+    assert set(by_name) == {"otel-shop", "DynamoDB"}, "one span a segment or subsegment, none for the inferred node"
+    root, ddb = by_name["otel-shop"], by_name["DynamoDB"]
+    assert root["traceId"] == trace_id[2:].replace("-", "")
+    assert root["kind"] == "SERVER" and "parentSpanId" not in root
+    assert (ddb["kind"], ddb["parentSpanId"]) == ("CLIENT", root["spanId"])
+    assert root["resource"]["attributes"]["service.name"] == "otel-shop"
+    assert root["resource"]["attributes"]["cloud.platform"] == "aws_ec2"
+    assert root["attributes"]["cart.items"] == 3, "the span's own attributes come back"
+    assert root["attributes"]["enduser.id"] == "alice"
+    assert (root["attributes"]["http.method"], root["attributes"]["http.status_code"]) == ("POST", 500)
+    assert root["status"]["code"] == "ERROR"
+    [event] = root["events"]
+    assert (event["name"], event["attributes"]["exception.type"]) == ("exception", "ValueError")
+    assert event["attributes"]["exception.message"] == "cart is locked"
+    assert ddb["attributes"]["aws.operation"] == "PutItem" and ddb["attributes"]["aws.table_name"] == "carts"
+    assert root["endTimeUnixNano"] - root["startTimeUnixNano"] == root["durationNano"] > 0
+    assert root["startTimeUnixNano"] <= ddb["startTimeUnixNano"] <= ddb["endTimeUnixNano"] <= root["endTimeUnixNano"]
+
+
+def test_a_put_trace_segments_trace_retrieved_in_the_otel_format(fresh_gateway):
+    from conftest import new_id, new_trace_id, put, segment
+    g = fresh_gateway()
+    xray = g.client()
+    start = time.time() - 5
+    t, call = new_trace_id(start), new_id()
+    doc = segment(t, name="checkout", start=start, end=start + 0.5, user="bob",
+                  http={"request": {"method": "GET", "url": "https://shop/checkout"}, "response": {"status": 200}},
+                  annotations={"tier": "gold"},
+                  subsegments=[{"id": call, "name": "payments", "namespace": "remote", "start_time": start + 0.1,
+                                "end_time": start + 0.3, "http": {"request": {"method": "POST", "url": "https://pay/"}}}])
+    sub = {"id": new_id(), "trace_id": t, "parent_id": doc["id"], "type": "subsegment", "name": "render",
+           "start_time": start + 0.35, "end_time": start + 0.45}
+    assert put(xray, doc, sub) == []
+    spans = otel_spans(xray, t)
+    by_name = {s["name"]: s for s in spans}
+    assert set(by_name) == {"checkout", "payments", "render"}
+    root = by_name["checkout"]
+    assert root["spanId"] == doc["id"] and root["kind"] == "SERVER"
+    assert root["attributes"]["tier"] == "gold" and root["attributes"]["aws.xray.annotations"] == ["tier"]
+    assert root["attributes"]["enduser.id"] == "bob" and root["attributes"]["http.url"] == "https://shop/checkout"
+    assert root["status"]["code"] == "UNSET"
+    assert root["durationNano"] == 500_000_000
+    assert root["resource"]["attributes"]["service.name"] == "checkout"
+    assert (by_name["payments"]["kind"], by_name["payments"]["parentSpanId"]) == ("CLIENT", doc["id"])
+    assert (by_name["render"]["kind"], by_name["render"]["parentSpanId"]) == ("INTERNAL", doc["id"]), \
+        "a subsegment sent on its own is a span of its parent"
+
+
 def test_x_ray_listener_takes_otlp_too(fresh_gateway):
     g = fresh_gateway()
     exporter = HttpExporter(endpoint=f"{g.url}/v1/traces")

@@ -101,7 +101,7 @@ def test_trace_retrieval_returns_stored_traces_in_the_window(xray):
     xray.cancel_trace_retrieval(RetrievalToken=token)
     assert xray.list_retrieved_traces(RetrievalToken=token)["RetrievalStatus"] == "CANCELLED"
     assert error_of(xray.cancel_trace_retrieval, RetrievalToken="nope")["Error"]["Code"] == "ResourceNotFoundException"
-    assert error_of(xray.list_retrieved_traces, RetrievalToken=old, TraceFormat="OTEL")["Error"]["Code"] == "InvalidRequestException"
+    assert error_of(xray.list_retrieved_traces, RetrievalToken=token, TraceFormat="JSON")["Error"]["Code"] == "InvalidRequestException"
 
 
 def test_tagging_an_unknown_resource_is_not_found(xray):
