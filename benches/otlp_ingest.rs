@@ -13,6 +13,7 @@ use prost::Message;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use xray_gateway::convert::{Options, ResourceInfo, convert_span};
+use xray_gateway::metrics::Intake;
 use xray_gateway::model::time::{Clock, SystemClock};
 use xray_gateway::otlp::{OtlpState, export};
 use xray_gateway::store::memory::{Limits, MemStore};
@@ -113,7 +114,7 @@ fn stages(c: &mut Criterion) {
             let mut n = 0u64;
             let mut send = |n: u64| {
                 renumber(&mut fresh, n);
-                rt.block_on(export(&st, &st.partition, &fresh))
+                rt.block_on(export(&st, &st.partition, Intake::OtlpHttp, &fresh))
                     .ok()
                     .unwrap();
             };

@@ -79,7 +79,10 @@ pub async fn run(
                 tick.tick().await;
                 match store.sweep().await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(traces = n, "retention dropped old traces"),
+                    Ok(n) => {
+                        count_retention(n);
+                        tracing::info!(traces = n, "retention dropped old traces")
+                    }
                     Err(e) => tracing::warn!("retention sweep failed: {e}"),
                 }
             }
@@ -124,6 +127,23 @@ pub async fn run(
             }),
         ));
     }
+    let mut on_scrape: Vec<Box<dyn Fn() + Send + Sync>> = Vec::new();
+    if let Some((durable, _)) = &backend.durable {
+        let d = durable.clone();
+        on_scrape.push(Box::new(move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            let m = &crate::metrics::METRICS;
+            let (log, rec) = (&d.log().stats, &d.recovery);
+            m.wal_bytes.set(log.wal_bytes.load(Relaxed) as i64);
+            let errors = log.write_errors.load(Relaxed) + log.fsync_errors.load(Relaxed);
+            m.log_write_errors
+                .inc_by(errors.saturating_sub(m.log_write_errors.get()));
+            m.recovering.set(i64::from(rec.running.load(Relaxed)));
+            m.replayed_bytes.set(rec.bytes_read.load(Relaxed) as i64);
+            m.replay_total_bytes
+                .set(rec.bytes_total.load(Relaxed) as i64);
+        }));
+    }
     let state = Arc::new(ApiState {
         store: store.clone(),
         control,
@@ -131,6 +151,7 @@ pub async fn run(
         default_partition: default_partition.clone(),
         listeners,
         health_extras,
+        on_scrape,
     });
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut servers = Vec::new();
@@ -271,6 +292,13 @@ fn open_store(
     })
 }
 
+fn count_retention(n: u64) {
+    crate::metrics::METRICS
+        .evicted
+        .get_or_create(&crate::metrics::CauseLabel { cause: "retention" })
+        .inc_by(n);
+}
+
 /// Replays the data directory in the background, then writes checkpoints as the log grows;
 /// resolves with the reason if the replay fails.
 fn start_durable(
@@ -281,6 +309,7 @@ fn start_durable(
         let d = durable.clone();
         tokio::task::spawn_blocking(move || d.recover(replay)).await??;
         if let Ok(n @ 1..) = durable.sweep().await {
+            count_retention(n);
             tracing::info!(traces = n, "retention dropped replayed traces");
         }
         let every = CheckpointPolicy::default().check_every;

@@ -124,7 +124,7 @@ pub async fn receive(
             }
         }
         if !docs.is_empty() {
-            match ingest(store.as_ref(), &part, &docs).await {
+            match ingest(store.as_ref(), &part, crate::metrics::Intake::Udp, &docs).await {
                 Ok(refused) => {
                     stats
                         .documents_stored

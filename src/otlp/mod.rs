@@ -5,6 +5,7 @@
 
 use crate::convert::{Converted, Options, ResourceInfo, convert_span};
 use crate::ingest::ingest_checked;
+use crate::metrics::{Intake, METRICS, SpanLabels};
 use crate::model::segment::validate_entity;
 use crate::model::time::Clock;
 use crate::store::{IngestDoc, Partition, TraceStore};
@@ -80,6 +81,43 @@ pub enum ExportError {
 pub async fn export(
     st: &OtlpState,
     part: &Partition,
+    transport: Intake,
+    req: &ExportTraceServiceRequest,
+) -> Result<ExportTraceServiceResponse, ExportError> {
+    let spans: usize = req
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum();
+    let result = export_in_turn(st, part, transport, req).await;
+    let rejected = match &result {
+        Ok(r) => r
+            .partial_success
+            .as_ref()
+            .map_or(0, |p| p.rejected_spans as usize),
+        Err(_) => spans,
+    };
+    let count = |outcome, n: usize| {
+        if n > 0 {
+            METRICS
+                .otlp_spans
+                .get_or_create(&SpanLabels {
+                    transport: transport.label(),
+                    outcome,
+                })
+                .inc_by(n as u64);
+        }
+    };
+    count("accepted", spans.saturating_sub(rejected));
+    count("refused", rejected);
+    result
+}
+
+async fn export_in_turn(
+    st: &OtlpState,
+    part: &Partition,
+    transport: Intake,
     req: &ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ExportError> {
     let deadline = tokio::time::Instant::now() + st.store_timeout;
@@ -93,7 +131,7 @@ pub async fn export(
         .await
         .map_err(|_| busy())?
         .map_err(|_| busy())?;
-    tokio::time::timeout_at(deadline, export_now(st, part, req))
+    tokio::time::timeout_at(deadline, export_now(st, part, transport, req))
         .await
         .map_err(|_| busy())?
 }
@@ -101,6 +139,7 @@ pub async fn export(
 async fn export_now(
     st: &OtlpState,
     part: &Partition,
+    transport: Intake,
     req: &ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ExportError> {
     let now_secs = st.clock.now_micros() / 1_000_000;
@@ -124,14 +163,14 @@ async fn export_now(
             span_index += 1;
             // A span's documents always go to the store together.
             if docs.len() >= INGEST_CHUNK {
-                store_chunk(st, part, &docs, &origins, &mut refusals).await?;
+                store_chunk(st, part, transport, &docs, &origins, &mut refusals).await?;
                 docs.clear();
                 origins.clear();
             }
         }
     }
     if !docs.is_empty() {
-        store_chunk(st, part, &docs, &origins, &mut refusals).await?;
+        store_chunk(st, part, transport, &docs, &origins, &mut refusals).await?;
     }
     let Refusals {
         rejected,
@@ -170,6 +209,7 @@ impl Refusals {
 async fn store_chunk(
     st: &OtlpState,
     part: &Partition,
+    transport: Intake,
     docs: &[Converted<'_>],
     origins: &[usize],
     refusals: &mut Refusals,
@@ -177,7 +217,7 @@ async fn store_chunk(
     let checked = docs.iter().map(|c| {
         validate_entity(c.json.len(), c.entity()).map(|doc| IngestDoc { raw: &c.json, doc })
     });
-    let refused = ingest_checked(st.store.as_ref(), part, checked)
+    let refused = ingest_checked(st.store.as_ref(), part, transport, checked)
         .await
         .map_err(|e| ExportError::Unavailable(e.to_string()))?;
     for (i, r) in refused {
@@ -199,7 +239,7 @@ impl TraceService for Grpc {
             .get("authorization")
             .and_then(|v| v.to_str().ok());
         let part = Partition::from_auth(auth, &self.0.partition);
-        match export(&self.0, &part, request.get_ref()).await {
+        match export(&self.0, &part, Intake::OtlpGrpc, request.get_ref()).await {
             Ok(r) => Ok(tonic::Response::new(r)),
             Err(ExportError::Unavailable(m)) => Err(tonic::Status::unavailable(m)),
         }
@@ -347,7 +387,7 @@ async fn http_export(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let part = Partition::from_auth(auth, &st.partition);
-    match export(&st, &part, &req).await {
+    match export(&st, &part, Intake::OtlpHttp, &req).await {
         Ok(r) => {
             // A full success is `{}`: OTLP/JSON leaves unset fields out rather than null.
             let json = match &r.partial_success {

@@ -96,7 +96,7 @@ fn one_span() -> ExportTraceServiceRequest {
 async fn a_stuck_store_makes_exports_unavailable_not_hung() {
     let st = state(Arc::new(Stuck), 4);
     let t = std::time::Instant::now();
-    match export(&st, &st.partition.clone(), &one_span()).await {
+    match export(&st, &st.partition.clone(), Intake::OtlpHttp, &one_span()).await {
         Err(ExportError::Unavailable(m)) => assert!(m.contains("did not answer"), "{m}"),
         Ok(_) => panic!("a stuck store cannot have stored the span"),
     }
@@ -112,11 +112,11 @@ async fn exports_waiting_for_a_turn_past_the_timeout_are_unavailable() {
     let st = state(store, 1);
     let held = st.turns.acquire().await.unwrap();
     assert!(matches!(
-        export(&st, &st.partition.clone(), &one_span()).await,
+        export(&st, &st.partition.clone(), Intake::OtlpHttp, &one_span()).await,
         Err(ExportError::Unavailable(_))
     ));
     drop(held);
-    let ok = export(&st, &st.partition.clone(), &one_span())
+    let ok = export(&st, &st.partition.clone(), Intake::OtlpHttp, &one_span())
         .await
         .ok()
         .expect("a free turn stores");

@@ -96,6 +96,13 @@ fn window_start(t: f64) -> f64 {
 }
 
 impl Reservoirs {
+    /// Distinct clients sharing any rule's reservoir.
+    pub fn client_count(&self) -> usize {
+        let all: std::collections::BTreeSet<&String> =
+            self.rules.values().flat_map(|r| r.clients.keys()).collect();
+        all.len()
+    }
+
     /// Takes one client's reports and answers its targets.
     pub fn report(
         &mut self,

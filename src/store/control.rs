@@ -18,6 +18,15 @@ pub struct ControlStore {
 }
 
 impl ControlStore {
+    /// Sampling clients sharing reservoirs, over all partitions.
+    pub fn sampling_clients(&self) -> usize {
+        self.parts
+            .lock()
+            .values()
+            .map(|c| c.sampling.reservoirs.client_count())
+            .sum()
+    }
+
     /// A control store whose commands `execute` writes to `log`.
     pub fn logged(log: Arc<Log>) -> ControlStore {
         ControlStore {

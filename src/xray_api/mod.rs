@@ -44,6 +44,8 @@ pub struct ApiState {
     pub listeners: Vec<(String, String)>,
     /// More counters for `/health`, by name (the daemon's UDP intake, ...).
     pub health_extras: Vec<(String, HealthFn)>,
+    /// Called before `/metrics` is answered, to bring gauges read from elsewhere up to date.
+    pub on_scrape: Vec<Box<dyn Fn() + Send + Sync>>,
 }
 
 pub type HealthFn = Box<dyn Fn() -> Value + Send + Sync>;
@@ -75,6 +77,7 @@ impl ApiState {
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/health", any(health))
+        .route("/metrics", axum::routing::get(metrics))
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(refuse_declared_oversize))
@@ -98,6 +101,25 @@ async fn health(State(st): State<Arc<ApiState>>) -> Response {
         body[name.as_str()] = f();
     }
     respond(StatusCode::OK, body.to_string(), &request_id(), None)
+}
+
+async fn metrics(State(st): State<Arc<ApiState>>) -> Response {
+    let m = &crate::metrics::METRICS;
+    let s = st.store.stats();
+    m.stored_traces.set(s.traces as i64);
+    m.stored_documents.set(s.documents as i64);
+    m.stored_bytes.set(s.bytes as i64);
+    m.evicted_by_limits(s.evicted_traces);
+    m.sampling_clients.set(st.control.sampling_clients() as i64);
+    for f in &st.on_scrape {
+        f();
+    }
+    let mut r = Response::new(Body::from(m.encode()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
 }
 
 /// Resident memory of this process, from /proc (None where there is no /proc).
@@ -178,6 +200,7 @@ async fn dispatch(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let rid = request_id();
+    let began = std::time::Instant::now();
     let result = match body {
         Ok(body) => handle(&st, &method, uri.path(), &headers, &body).await,
         // Too large or unreadable: still a rest-json error, never the framework's plain text.
@@ -191,6 +214,15 @@ async fn dispatch(
             format!("The request body could not be read: {}.", e.body_text()),
         )),
     };
+    let operation = operation_for_path(uri.path()).map_or("unknown", |op| op.name);
+    let status = result.as_ref().map_or_else(|e| e.status, |_| 200);
+    let m = &crate::metrics::METRICS;
+    m.api_requests
+        .get_or_create(&crate::metrics::ApiLabels { operation, status })
+        .inc();
+    m.api_latency
+        .get_or_create(&crate::metrics::OperationLabel { operation })
+        .observe(began.elapsed().as_secs_f64());
     match result {
         Ok(body) => respond(StatusCode::OK, body, &rid, None),
         Err(e) => {

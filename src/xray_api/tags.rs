@@ -125,6 +125,7 @@ mod tests {
             default_partition: part.clone(),
             listeners: Vec::new(),
             health_extras: Vec::new(),
+            on_scrape: Vec::new(),
         };
         st.control.with(&part, |c| {
             c.tags.insert(

@@ -80,7 +80,13 @@ pub async fn put_trace_segments(
             }
         }
     }
-    let refused = ingest(st.store.as_ref(), part, &expanded).await?;
+    let refused = ingest(
+        st.store.as_ref(),
+        part,
+        crate::metrics::Intake::PutTraceSegments,
+        &expanded,
+    )
+    .await?;
     unprocessed.extend(refused.into_iter().map(|(_, r)| {
         let mut v = json!({"ErrorCode": r.code, "Message": r.message});
         if let Some(id) = r.id {

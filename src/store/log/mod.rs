@@ -110,6 +110,9 @@ impl LogStats {
         self.fsyncs.fetch_add(1, Relaxed);
         self.fsync_micros_total.fetch_add(us, Relaxed);
         self.fsync_micros_max.fetch_max(us, Relaxed);
+        crate::metrics::METRICS
+            .fsync_latency
+            .observe(d.as_secs_f64());
     }
 
     pub fn snapshot(&self) -> serde_json::Value {
