@@ -32,6 +32,18 @@ pub async fn run(
         ..Limits::default()
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let auth = Arc::new(match &config.credentials_file {
+        Some(path) => {
+            let creds = crate::auth::Credentials::load(path)?;
+            tracing::info!(profiles = creds.profiles(), path = %path.display(), "requests must be signed");
+            crate::auth::Auth::verified(creds)
+        }
+        None => crate::auth::Auth::open(),
+    });
+    let quota = Arc::new(match config.segments_per_second {
+        Some(n) => crate::quota::SegmentQuota::per_second(n),
+        None => crate::quota::SegmentQuota::unlimited(),
+    });
     let backend = open_store(&config, limits, clock.clone())?;
     let (store, control) = (backend.store.clone(), backend.control.clone());
 
@@ -51,6 +63,9 @@ pub async fn run(
         &mut listeners,
     )
     .await?;
+    if !auth.is_verified() {
+        warn_if_exposed(&listeners);
+    }
     let udp_stats = Arc::new(UdpStats::default());
     let daemon = match config.daemon_listen {
         Listen::Off => None,
@@ -95,6 +110,8 @@ pub async fn run(
     };
     let stats_for_health = udp_stats.clone();
     let otlp = Arc::new(OtlpState {
+        auth: auth.clone(),
+        quota: quota.clone(),
         store_timeout: config.otlp_store_timeout,
         max_body_bytes: config.otlp_max_body_mb.saturating_mul(1 << 20),
         ..OtlpState::new(
@@ -146,6 +163,8 @@ pub async fn run(
     }
     let state = Arc::new(ApiState {
         store: store.clone(),
+        auth: auth.clone(),
+        quota: quota.clone(),
         control,
         clock,
         default_partition: default_partition.clone(),
@@ -195,14 +214,17 @@ pub async fn run(
             stop_tx.subscribe(),
         ));
         for _ in 0..2 {
-            let (udp, store, part, stats, stop) = (
+            let (udp, store, part, stats, quota, stop) = (
                 udp.clone(),
                 store.clone(),
                 default_partition.clone(),
                 udp_stats.clone(),
+                quota.clone(),
                 stop_tx.subscribe(),
             );
-            receivers.push(tokio::spawn(daemon::receive(udp, store, part, stats, stop)));
+            receivers.push(tokio::spawn(daemon::receive(
+                udp, store, part, stats, quota, stop,
+            )));
         }
     }
     let recovery = backend
@@ -290,6 +312,24 @@ fn open_store(
         control,
         durable: Some((durable, replay)),
     })
+}
+
+/// Says once that anyone who reaches a listener beyond loopback may use any account.
+fn warn_if_exposed(listeners: &[(String, String)]) {
+    let exposed: Vec<&str> = listeners
+        .iter()
+        .filter(|(_, a)| {
+            a.parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| !a.ip().is_loopback())
+        })
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !exposed.is_empty() {
+        tracing::warn!(
+            listeners = ?exposed,
+            "listening beyond loopback without --credentials-file: anyone who reaches these ports can read and write every account's traces"
+        );
+    }
 }
 
 fn count_retention(n: u64) {

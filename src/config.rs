@@ -143,6 +143,28 @@ pub struct Config {
     /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `xray_gateway=debug`.
     #[arg(long, env = "XRAY_LOG", default_value = "info")]
     pub log: String,
+
+    /// `text` for people, `json` for one JSON object per line.
+    #[arg(long, env = "XRAY_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Profiles in the AWS shared-credentials format (`aws_access_key_id`,
+    /// `aws_secret_access_key`, `aws_account_id`, optionally `otlp_token`). With it, X-Ray API
+    /// requests must be SigV4-signed with a profile's key and land in its account; OTLP exports
+    /// carry a signature or `Authorization: Bearer <otlp_token>`.
+    #[arg(long, env = "XRAY_CREDENTIALS_FILE")]
+    pub credentials_file: Option<std::path::PathBuf>,
+
+    /// Segment documents accepted per second for each account and region (X-Ray's default
+    /// quota is 2,600); more is refused as throttled. Unset: no quota.
+    #[arg(long, env = "XRAY_SEGMENTS_PER_SECOND")]
+    pub segments_per_second: Option<std::num::NonZeroU32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl Config {

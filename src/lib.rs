@@ -14,6 +14,7 @@
 //! composition).
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod control;
 pub mod convert;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod otlp;
 pub mod query;
+pub mod quota;
 pub mod refusals;
 pub mod rules;
 pub mod sampling;

@@ -99,6 +99,7 @@ pub async fn receive(
     store: Arc<dyn TraceStore>,
     part: Partition,
     stats: Arc<UdpStats>,
+    quota: Arc<crate::quota::SegmentQuota>,
     mut stop: tokio::sync::broadcast::Receiver<()>,
 ) {
     let mut buf = vec![0u8; DATAGRAM_BYTES];
@@ -122,6 +123,18 @@ pub async fn receive(
                     }
                 }
             }
+        }
+        if !docs.is_empty()
+            && let Err(t) = quota.take(&part, docs.len())
+        {
+            // The daemon has no one to answer: throttled documents are dropped and counted.
+            let throttled = std::iter::repeat_n("throttled", docs.len());
+            crate::metrics::METRICS.documents(crate::metrics::Intake::Udp, 0, throttled);
+            stats
+                .documents_refused
+                .fetch_add(docs.len() as u64, Relaxed);
+            note(&mut problems, docs.len() as u64, quota.message(t));
+            docs.clear();
         }
         if !docs.is_empty() {
             match ingest(store.as_ref(), &part, crate::metrics::Intake::Udp, &docs).await {

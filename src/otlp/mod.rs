@@ -27,6 +27,10 @@ use std::sync::Arc;
 
 pub struct OtlpState {
     pub store: Arc<dyn TraceStore>,
+    /// Who may export, and in which account their spans land.
+    pub auth: Arc<crate::auth::Auth>,
+    /// The segments-per-second quota an export takes its spans from.
+    pub quota: Arc<crate::quota::SegmentQuota>,
     /// Where unsigned exports land. An export signed with SigV4 (as for X-Ray's own OTLP
     /// endpoint) lands in the account and region of its credential scope.
     pub partition: Partition,
@@ -54,6 +58,8 @@ impl OtlpState {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         OtlpState {
             store,
+            auth: Arc::new(crate::auth::Auth::open()),
+            quota: Arc::new(crate::quota::SegmentQuota::unlimited()),
             partition,
             options,
             clock,
@@ -73,6 +79,8 @@ const INGEST_CHUNK: usize = 128;
 
 pub enum ExportError {
     Unavailable(String),
+    /// Over the quota; a retry after the duration could pass.
+    Throttled(String, std::time::Duration),
 }
 
 /// Converts and stores a request's spans; counts the ones refused. A store that does not
@@ -90,7 +98,18 @@ pub async fn export(
         .flat_map(|rs| &rs.scope_spans)
         .map(|ss| ss.spans.len())
         .sum();
-    let result = export_in_turn(st, part, transport, req).await;
+    let result = match st.quota.take(part, spans) {
+        Ok(()) => export_in_turn(st, part, transport, req).await,
+        Err(t) => {
+            METRICS
+                .throttled
+                .get_or_create(&crate::metrics::OperationLabel {
+                    operation: transport.label(),
+                })
+                .inc();
+            Err(ExportError::Throttled(st.quota.message(t), t.retry_after))
+        }
+    };
     let rejected = match &result {
         Ok(r) => r
             .partial_success
@@ -238,10 +257,23 @@ impl TraceService for Grpc {
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        let part = Partition::from_auth(auth, &self.0.partition);
+        let now = self.0.clock.now_micros() / 1_000_000;
+        let part = self
+            .0
+            .auth
+            .export(auth, None, &self.0.partition, now)
+            .map_err(|e| tonic::Status::unauthenticated(e.to_string()))?;
         match export(&self.0, &part, Intake::OtlpGrpc, request.get_ref()).await {
             Ok(r) => Ok(tonic::Response::new(r)),
             Err(ExportError::Unavailable(m)) => Err(tonic::Status::unavailable(m)),
+            Err(ExportError::Throttled(m, retry)) => {
+                use tonic_types::{ErrorDetails, StatusExt};
+                Err(tonic::Status::with_error_details(
+                    tonic::Code::ResourceExhausted,
+                    m,
+                    ErrorDetails::with_retry_info(Some(retry)),
+                ))
+            }
         }
     }
 }
@@ -266,6 +298,8 @@ struct RpcStatus {
 
 /// gRPC status codes used in bodies.
 const INVALID_ARGUMENT: i32 = 3;
+const UNAUTHENTICATED: i32 = 16;
+const RESOURCE_EXHAUSTED: i32 = 8;
 const UNAVAILABLE: i32 = 14;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -306,6 +340,7 @@ fn error(enc: Encoding, status: StatusCode, code: i32, message: String) -> Respo
 
 async fn http_export(
     State(st): State<Arc<OtlpState>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -331,6 +366,29 @@ async fn http_export(
             ),
         );
     }
+    // Who is exporting is settled before the body is unpacked; a signature covers it as sent.
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let signed = crate::auth::sigv4::Request {
+        method: "POST",
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    let now = st.clock.now_micros() / 1_000_000;
+    let part = match st.auth.export(auth, Some(&signed), &st.partition, now) {
+        Ok(p) => p,
+        Err(e) => {
+            return error(
+                enc,
+                StatusCode::UNAUTHORIZED,
+                UNAUTHENTICATED,
+                e.to_string(),
+            );
+        }
+    };
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -383,10 +441,6 @@ async fn http_export(
             );
         }
     };
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let part = Partition::from_auth(auth, &st.partition);
     match export(&st, &part, Intake::OtlpHttp, &req).await {
         Ok(r) => {
             // A full success is `{}`: OTLP/JSON leaves unset fields out rather than null.
@@ -402,6 +456,13 @@ async fn http_export(
         }
         Err(ExportError::Unavailable(m)) => {
             error(enc, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, m)
+        }
+        Err(ExportError::Throttled(m, retry)) => {
+            let mut r = error(enc, StatusCode::TOO_MANY_REQUESTS, RESOURCE_EXHAUSTED, m);
+            let secs = retry.as_secs_f64().ceil().max(1.0) as u64;
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            r
         }
     }
 }

@@ -98,6 +98,7 @@ async fn a_stuck_store_makes_exports_unavailable_not_hung() {
     let t = std::time::Instant::now();
     match export(&st, &st.partition.clone(), Intake::OtlpHttp, &one_span()).await {
         Err(ExportError::Unavailable(m)) => assert!(m.contains("did not answer"), "{m}"),
+        Err(ExportError::Throttled(..)) => panic!("there is no quota"),
         Ok(_) => panic!("a stuck store cannot have stored the span"),
     }
     assert!(t.elapsed() < std::time::Duration::from_secs(2));
@@ -121,4 +122,32 @@ async fn exports_waiting_for_a_turn_past_the_timeout_are_unavailable() {
         .ok()
         .expect("a free turn stores");
     assert!(ok.partial_success.is_none());
+}
+
+#[tokio::test]
+async fn an_export_over_the_quota_stores_nothing_and_says_when_to_retry() {
+    let store = Arc::new(crate::store::memory::MemStore::new(
+        Default::default(),
+        Arc::new(SystemClock),
+    ));
+    let st = OtlpState {
+        quota: Arc::new(crate::quota::SegmentQuota::per_second(
+            std::num::NonZeroU32::new(1).unwrap(),
+        )),
+        ..state(store.clone(), 4)
+    };
+    let part = st.partition.clone();
+    assert!(
+        export(&st, &part, Intake::OtlpGrpc, &one_span())
+            .await
+            .is_ok()
+    );
+    match export(&st, &part, Intake::OtlpGrpc, &one_span()).await {
+        Err(ExportError::Throttled(m, retry)) => {
+            assert!(m.contains("1 segment documents a second"), "{m}");
+            assert!(retry > std::time::Duration::ZERO);
+        }
+        _ => panic!("the second span in a second is over the quota"),
+    }
+    assert_eq!(store.stats().documents, 1);
 }

@@ -37,6 +37,10 @@ pub const MAX_BODY_BYTES: usize = 16 << 20;
 
 pub struct ApiState {
     pub store: Arc<dyn TraceStore>,
+    /// Who may call, and in which account their calls land.
+    pub auth: Arc<crate::auth::Auth>,
+    /// The segments-per-second quota PutTraceSegments takes from.
+    pub quota: Arc<crate::quota::SegmentQuota>,
     pub control: Arc<ControlStore>,
     pub clock: Arc<dyn Clock>,
     pub default_partition: Partition,
@@ -202,7 +206,7 @@ async fn dispatch(
     let rid = request_id();
     let began = std::time::Instant::now();
     let result = match body {
-        Ok(body) => handle(&st, &method, uri.path(), &headers, &body).await,
+        Ok(body) => handle(&st, &method, &uri, &headers, &body).await,
         // Too large or unreadable: still a rest-json error, never the framework's plain text.
         Err(e) => Err(ApiError::with_code(
             e.status().as_u16(),
@@ -239,10 +243,11 @@ async fn dispatch(
 async fn handle(
     st: &ApiState,
     method: &Method,
-    path: &str,
+    uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<String, ApiError> {
+    let path = uri.path();
     let Some(op) = operation_for_path(path) else {
         return Err(ApiError::with_code(
             404,
@@ -257,10 +262,15 @@ async fn handle(
             format!("{} is served as POST {path}, not {method}.", op.name),
         ));
     }
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let part = Partition::from_auth(auth, &st.default_partition);
+    let signed = crate::auth::sigv4::Request {
+        method: method.as_str(),
+        path,
+        query: uri.query().unwrap_or(""),
+        headers,
+        body,
+    };
+    let now = st.clock.now_micros() / 1_000_000;
+    let part = st.auth.signed(&signed, &st.default_partition, now)?;
     // Nothing is answered from half-recovered state.
     st.store.ready()?;
     if op.name == "PutTraceSegments" {

@@ -125,6 +125,8 @@ mod tests {
             default_partition: part.clone(),
             listeners: Vec::new(),
             health_extras: Vec::new(),
+            auth: Arc::new(crate::auth::Auth::open()),
+            quota: Arc::new(crate::quota::SegmentQuota::unlimited()),
             on_scrape: Vec::new(),
         };
         st.control.with(&part, |c| {

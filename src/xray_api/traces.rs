@@ -59,6 +59,20 @@ pub async fn put_trace_segments(
             docs.len()
         )));
     }
+    if let Err(t) = st.quota.take(part, docs.len()) {
+        let m = &crate::metrics::METRICS;
+        let throttled = std::iter::repeat_n("throttled", docs.len());
+        m.documents(crate::metrics::Intake::PutTraceSegments, 0, throttled);
+        m.throttled
+            .get_or_create(&crate::metrics::OperationLabel {
+                operation: "PutTraceSegments",
+            })
+            .inc();
+        return Err(ApiError::new(
+            crate::error::ErrorKind::Throttled,
+            st.quota.message(t),
+        ));
+    }
     // Spans the CloudWatch agent sends in OTLP form are converted here, as X-Ray does.
     let now_secs = st.clock.now_micros() / 1_000_000;
     let mut unprocessed: Vec<Value> = Vec::new();

@@ -14,9 +14,16 @@ import boto3
 import pytest
 
 BIN = os.environ.get("XRAY_GATEWAY_BIN", "target/release/xray-gateway")
-ADDR_RE = re.compile(r'listener="?xray"?\s+address=(\S+)')
-DAEMON_RE = re.compile(r'listener="?daemon-udp"?\s+address=(\S+)')
-OTLP_RE = re.compile(r'listener="?otlp-(grpc|http)"?\s+address=(\S+)')
+LISTENING_RE = re.compile(r'listener="?([a-z-]+)"?\s+address=(\S+)')
+
+
+def _listening(line):
+    """The listener and address a startup log line announces (text or JSON logs), if any."""
+    if line.startswith("{"):
+        event = json.loads(line)
+        return event.get("listener"), event.get("address")
+    m = LISTENING_RE.search(line)
+    return (m.group(1), m.group(2)) if m else (None, None)
 
 
 class Gateway:
@@ -39,16 +46,14 @@ class Gateway:
             if not line:
                 break
             self.log.append(line)
-            m = ADDR_RE.search(line)
-            if m:
-                self.address = m.group(1)
-            d = DAEMON_RE.search(line)
-            if d:
-                self.daemon = d.group(1)
-            o = OTLP_RE.search(line)
-            if o:
-                self.otlp[o.group(1)] = o.group(2)
-            if " ready" in line:
+            listener, address = _listening(line)
+            if listener == "xray":
+                self.address = address
+            elif listener == "daemon-udp":
+                self.daemon = address
+            elif listener in ("otlp-grpc", "otlp-http"):
+                self.otlp[listener[5:]] = address
+            if " ready" in line or '"message":"ready"' in line:
                 break
         if not self.address:
             self.proc.kill()
