@@ -285,3 +285,31 @@ def test_json_logs_and_refusals_summarised(fresh_gateway):
     assert len(refusals) == 1, "200 refusals in under a second make one line"
     assert (refusals[0]["intake"], refusals[0]["reason"]) == ("put_trace_segments", "invalid_trace_id")
     assert "trace_id" in refusals[0]["example"]
+
+
+def test_otlp_http_signed_with_sigv4_lands_in_the_signers_account(guarded):
+    """As the collector's sigv4auth extension signs exports for X-Ray's OTLP endpoint."""
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    g, _ = guarded
+    trace_id_hex = f"{int(time.time()):08x}{new_id()}{new_id()[:8]}"
+    body = json.dumps(otlp_json(1)).replace(otlp_json(1)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"],
+                                            trace_id_hex).encode()
+
+    def send(secret):
+        req = botocore.awsrequest.AWSRequest(method="POST", url=f"http://{g.otlp['http']}/v1/traces", data=body,
+                                             headers={"Content-Type": "application/json"})
+        creds = botocore.credentials.Credentials("AKIATEAMB000000000002", secret)
+        botocore.auth.SigV4Auth(creds, "xray", "eu-west-1").add_auth(req)
+        p = req.prepare()
+        return urllib.request.urlopen(urllib.request.Request(p.url, data=body, headers=dict(p.headers), method="POST"), timeout=5)
+
+    with pytest.raises(urllib.error.HTTPError) as e:
+        send("wrong")
+    assert e.value.code == 401
+    with send("secret-of-team-b") as r:
+        assert r.status == 200
+    b = client(g, "AKIATEAMB000000000002", "secret-of-team-b")
+    trace_id = f"1-{trace_id_hex[:8]}-{trace_id_hex[8:]}"
+    assert [t["Id"] for t in b.batch_get_traces(TraceIds=[trace_id])["Traces"]] == [trace_id]
