@@ -313,3 +313,26 @@ def test_otlp_http_signed_with_sigv4_lands_in_the_signers_account(guarded):
     b = client(g, "AKIATEAMB000000000002", "secret-of-team-b")
     trace_id = f"1-{trace_id_hex[:8]}-{trace_id_hex[8:]}"
     assert [t["Id"] for t in b.batch_get_traces(TraceIds=[trace_id])["Traces"]] == [trace_id]
+
+
+@pytest.mark.parametrize("with_credentials", [False, True])
+def test_listening_beyond_loopback_without_credentials_is_warned_about(guarded, with_credentials):
+    import os
+    import subprocess
+    from conftest import BIN
+    _, path = guarded
+    args = [BIN, "--xray-listen", "0.0.0.0:0", "--otlp-grpc-listen", "off", "--otlp-http-listen", "off", "--daemon-listen", "off"]
+    if with_credentials:
+        args += ["--credentials-file", str(path)]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "NO_COLOR": "1"})
+    lines = []
+    try:
+        for line in p.stdout:
+            lines.append(line)
+            if " ready" in line:
+                break
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
+    warned = [line for line in lines if "beyond loopback without --credentials-file" in line]
+    assert len(warned) == (0 if with_credentials else 1), lines
