@@ -31,4 +31,5 @@ pub mod refusals;
 pub mod rules;
 pub mod sampling;
 pub mod store;
+pub mod ui;
 pub mod xray_api;

@@ -82,6 +82,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/health", any(health))
         .route("/metrics", axum::routing::get(metrics))
+        .merge(crate::ui::router())
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(refuse_declared_oversize))
