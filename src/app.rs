@@ -15,6 +15,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// How often retention runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -47,47 +49,19 @@ pub async fn run(
     let backend = open_store(&config, limits, clock.clone())?;
     let (store, control) = (backend.store.clone(), backend.control.clone());
 
-    let mut listeners = Vec::new();
-    let xray = bind(&config.xray_listen, "xray", "the X-Ray API", &mut listeners).await?;
-    let otlp_grpc = bind(
-        &config.otlp_grpc_listen,
-        "otlp-grpc",
-        "OTLP/gRPC",
-        &mut listeners,
-    )
-    .await?;
-    let otlp_http = bind(
-        &config.otlp_http_listen,
-        "otlp-http",
-        "OTLP/HTTP",
-        &mut listeners,
-    )
-    .await?;
+    let bound = Bound::bind(&config).await?;
     if !auth.is_verified() {
-        warn_if_exposed(&listeners);
+        warn_if_exposed(&bound.addresses);
     }
     let udp_stats = Arc::new(UdpStats::default());
-    let daemon = match config.daemon_listen {
-        Listen::Off => None,
-        Listen::At(addr) => {
-            // TCP first, so that port 0 resolves; UDP then takes the same port number.
-            let tcp = TcpListener::bind(addr).await.map_err(|e| {
-                anyhow::anyhow!("cannot listen on {addr} (TCP) for the daemon: {e}")
-            })?;
-            let local = tcp.local_addr()?;
-            let udp = daemon::bind_udp(local).map_err(|e| {
-                anyhow::anyhow!("cannot listen on {local} (UDP) for the daemon: {e}")
-            })?;
-            tracing::info!(listener = "daemon-udp", address = %local, "listening");
-            tracing::info!(listener = "daemon-tcp", address = %local, "listening");
-            listeners.push(("daemon".to_owned(), local.to_string()));
-            Some((tcp, Arc::new(udp)))
-        }
-    };
+    let stop = CancellationToken::new();
+    // Tasks that serve until `stop` and then drain, and tasks that run until they are aborted.
+    let mut servers: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+    let mut background: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
 
-    let sweeper = {
+    {
         let store = store.clone();
-        tokio::spawn(async move {
+        background.spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);
             tick.tick().await;
             loop {
@@ -101,8 +75,8 @@ pub async fn run(
                     Err(e) => tracing::warn!("retention sweep failed: {e}"),
                 }
             }
-        })
-    };
+        });
+    }
 
     let default_partition = Partition {
         account: config.default_account.clone(),
@@ -168,101 +142,178 @@ pub async fn run(
         control,
         clock,
         default_partition: default_partition.clone(),
-        listeners,
+        listeners: bound.addresses.clone(),
         health_extras,
         on_scrape,
     });
-    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut servers = Vec::new();
-    let mut receivers = Vec::new();
-    let mut grpc = Vec::new();
+    let Bound {
+        xray,
+        otlp_grpc,
+        otlp_http,
+        daemon,
+        addresses,
+    } = bound;
     if let Some(l) = xray {
         // X-Ray itself takes OTLP/HTTP at /v1/traces.
         let app = xray_api::router(state.clone()).merge(otlp::http_router(otlp.clone()));
-        servers.push(serve_http(l, app, stop_tx.subscribe()));
+        servers.spawn(named(
+            "the X-Ray listener",
+            serve_http(l, app, stop.clone()),
+        ));
     }
     if let Some(l) = otlp_http {
-        servers.push(serve_http(
-            l,
-            otlp::http_router(otlp.clone()),
-            stop_tx.subscribe(),
+        let app = otlp::http_router(otlp.clone());
+        servers.spawn(named(
+            "the OTLP/HTTP listener",
+            serve_http(l, app, stop.clone()),
         ));
     }
     if let Some(l) = otlp_grpc {
-        let mut stop = stop_tx.subscribe();
         let service = otlp::grpc_service(otlp.clone());
-        grpc.push(tokio::spawn(async move {
-            // OTLP requests run to hundreds of KB; h2's default 64 KB windows would make a
-            // sender wait for window updates several times per request.
-            tonic::transport::Server::builder()
-                .initial_connection_window_size(8 << 20)
-                .initial_stream_window_size(4 << 20)
-                .add_service(service)
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true)),
-                    async move {
-                        stop.recv().await.ok();
-                    },
-                )
-                .await
-        }));
+        servers.spawn(named(
+            "the OTLP/gRPC listener",
+            serve_grpc(l, service, stop.clone()),
+        ));
     }
     if let Some((tcp, udp)) = daemon {
-        servers.push(serve_http(
-            tcp,
-            xray_api::router(state.clone()),
-            stop_tx.subscribe(),
+        let app = xray_api::router(state.clone());
+        servers.spawn(named(
+            "the daemon's TCP listener",
+            serve_http(tcp, app, stop.clone()),
         ));
         for _ in 0..2 {
-            let (udp, store, part, stats, quota, stop) = (
+            let receive = daemon::receive(
                 udp.clone(),
                 store.clone(),
                 default_partition.clone(),
                 udp_stats.clone(),
                 quota.clone(),
-                stop_tx.subscribe(),
+                stop.clone(),
             );
-            receivers.push(tokio::spawn(daemon::receive(
-                udp, store, part, stats, quota, stop,
-            )));
+            servers.spawn(named("the daemon's UDP intake", async move {
+                receive.await;
+                anyhow::Ok(())
+            }));
         }
     }
-    let recovery = backend
-        .durable
-        .map(|(durable, replay)| start_durable(durable, replay));
-    tracing::info!("ready");
-    let failed = async {
-        match recovery {
-            Some(r) => match r.await {
-                Ok(Ok(())) => std::future::pending().await,
-                Ok(Err(e)) => e,
-                Err(e) => anyhow::anyhow!("recovery stopped: {e}"),
-            },
-            None => std::future::pending().await,
-        }
-    };
+    if let Some((durable, replay)) = backend.durable {
+        background.spawn(named("the data directory", run_durable(durable, replay)));
+    }
+    announce_ready(&addresses);
+
     let failure = tokio::select! {
         _ = shutdown => None,
-        e = failed => Some(e),
+        Some(ended) = servers.join_next() => Some(ended),
+        Some(ended) = background.join_next() => Some(ended),
     };
-    if let Some(e) = failure {
-        // The process stops with the reason; nothing half-recovered is served.
-        let _ = stop_tx.send(());
-        return Err(e);
+    if let Some(ended) = failure {
+        // A listener or the data directory gave out: the process stops with the reason rather
+        // than serve half of what it promises.
+        stop.cancel();
+        background.shutdown().await;
+        return Err(why_ended(ended));
     }
     tracing::info!("shutting down: draining in-flight requests");
-    let _ = stop_tx.send(());
-    for s in servers {
-        s.await??;
+    stop.cancel();
+    background.shutdown().await;
+    while let Some(ended) = servers.join_next().await {
+        if let Ok((what, Err(e))) = ended {
+            return Err(e.context(format!("{what} failed while draining")));
+        }
     }
-    for r in receivers {
-        let _ = r.await;
-    }
-    for g in grpc {
-        g.await??;
-    }
-    sweeper.abort();
     Ok(())
+}
+
+/// Every socket the gateway serves on, bound before anything is served, so that a port in use
+/// stops the start with a clear error and port 0 resolves before the ready line.
+struct Bound {
+    xray: Option<TcpListener>,
+    otlp_grpc: Option<TcpListener>,
+    otlp_http: Option<TcpListener>,
+    daemon: Option<(TcpListener, Arc<tokio::net::UdpSocket>)>,
+    /// `(name, address)` of each, for `/health` and the ready line.
+    addresses: Vec<(String, String)>,
+}
+
+impl Bound {
+    async fn bind(config: &Config) -> anyhow::Result<Bound> {
+        let mut addresses = Vec::new();
+        let xray = bind(&config.xray_listen, "xray", "the X-Ray API", &mut addresses).await?;
+        let otlp_grpc = bind(
+            &config.otlp_grpc_listen,
+            "otlp-grpc",
+            "OTLP/gRPC",
+            &mut addresses,
+        )
+        .await?;
+        let otlp_http = bind(
+            &config.otlp_http_listen,
+            "otlp-http",
+            "OTLP/HTTP",
+            &mut addresses,
+        )
+        .await?;
+        let daemon = match config.daemon_listen {
+            Listen::Off => None,
+            Listen::At(addr) => {
+                // TCP first, so that port 0 resolves; UDP then takes the same port number.
+                let tcp = TcpListener::bind(addr).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {addr} (TCP) for the daemon: {e}")
+                })?;
+                let local = tcp.local_addr()?;
+                let udp = daemon::bind_udp(local).map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {local} (UDP) for the daemon: {e}")
+                })?;
+                tracing::info!(listener = "daemon-udp", address = %local, "listening");
+                tracing::info!(listener = "daemon-tcp", address = %local, "listening");
+                addresses.push(("daemon".to_owned(), local.to_string()));
+                Some((tcp, Arc::new(udp)))
+            }
+        };
+        Ok(Bound {
+            xray,
+            otlp_grpc,
+            otlp_http,
+            daemon,
+            addresses,
+        })
+    }
+}
+
+/// One line of JSON on standard output, `{"ready": {"xray": "127.0.0.1:4566", ...}}`, with
+/// every bound address: what scripts and tests wait for.
+fn announce_ready(addresses: &[(String, String)]) {
+    let listeners: serde_json::Map<String, serde_json::Value> = addresses
+        .iter()
+        .map(|(n, a)| (n.clone(), a.clone().into()))
+        .collect();
+    let line = serde_json::json!({
+        "ready": listeners,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    tracing::info!("ready");
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// A task's result with what it was, for the reason the gateway stops.
+async fn named<E: Into<anyhow::Error>>(
+    what: &'static str,
+    task: impl Future<Output = Result<(), E>>,
+) -> (&'static str, anyhow::Result<()>) {
+    (what, task.await.map_err(Into::into))
+}
+
+fn why_ended(
+    ended: Result<(&'static str, anyhow::Result<()>), tokio::task::JoinError>,
+) -> anyhow::Error {
+    match ended {
+        Ok((what, Ok(()))) => anyhow::anyhow!("{what} stopped unexpectedly"),
+        Ok((what, Err(e))) => e.context(format!("{what} failed")),
+        Err(e) => anyhow::anyhow!("a server task panicked: {e}"),
+    }
 }
 
 /// The store the gateway serves from: memory alone, or memory over a data directory (with
@@ -339,50 +390,57 @@ fn count_retention(n: u64) {
         .inc_by(n);
 }
 
-/// Replays the data directory in the background, then writes checkpoints as the log grows;
-/// resolves with the reason if the replay fails.
-fn start_durable(
-    durable: Arc<DurableStore>,
-    replay: Replay,
-) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    tokio::spawn(async move {
-        let d = durable.clone();
-        tokio::task::spawn_blocking(move || d.recover(replay)).await??;
-        if let Ok(n @ 1..) = durable.sweep().await {
-            count_retention(n);
-            tracing::info!(traces = n, "retention dropped replayed traces");
+/// Replays the data directory, then writes checkpoints as the log grows; returns only if the
+/// replay fails.
+async fn run_durable(durable: Arc<DurableStore>, replay: Replay) -> anyhow::Result<()> {
+    let d = durable.clone();
+    tokio::task::spawn_blocking(move || d.recover(replay)).await??;
+    if let Ok(n @ 1..) = durable.sweep().await {
+        count_retention(n);
+        tracing::info!(traces = n, "retention dropped replayed traces");
+    }
+    let every = CheckpointPolicy::default().check_every;
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = durable.maybe_checkpoint().await {
+            tracing::warn!("checkpoint failed (the log keeps everything): {e}");
         }
-        let every = CheckpointPolicy::default().check_every;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(e) = durable.maybe_checkpoint().await {
-                    tracing::warn!("checkpoint failed (the log keeps everything): {e}");
-                }
-            }
-        });
-        Ok(())
-    })
+    }
 }
 
 /// Serves `app` on `l` until `stop` fires, then finishes in-flight requests.
-fn serve_http(
+async fn serve_http(
     l: TcpListener,
     app: axum::Router,
-    mut stop: tokio::sync::broadcast::Receiver<()>,
-) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    stop: CancellationToken,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     // Small answers must not wait for the peer's delayed ACK (Nagle).
     let l = l.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    tokio::spawn(async move {
-        axum::serve(l, app)
-            .with_graceful_shutdown(async move {
-                stop.recv().await.ok();
-            })
-            .await
-    })
+    axum::serve(l, app)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+}
+
+/// Serves OTLP/gRPC on `l` until `stop` fires.
+async fn serve_grpc(
+    l: TcpListener,
+    service: otlp::GrpcService,
+    stop: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    // OTLP requests run to hundreds of KB; h2's default 64 KB windows would make a sender wait
+    // for window updates several times per request.
+    tonic::transport::Server::builder()
+        .initial_connection_window_size(8 << 20)
+        .initial_stream_window_size(4 << 20)
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true)),
+            stop.cancelled_owned(),
+        )
+        .await
 }
 
 /// Binds a TCP listener (unless `off`), logs its address and records it for `/health`.

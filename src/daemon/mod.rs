@@ -100,7 +100,7 @@ pub async fn receive(
     part: Partition,
     stats: Arc<UdpStats>,
     quota: Arc<crate::quota::SegmentQuota>,
-    mut stop: tokio::sync::broadcast::Receiver<()>,
+    stop: tokio_util::sync::CancellationToken,
 ) {
     let mut buf = vec![0u8; DATAGRAM_BYTES];
     let mut docs: Vec<String> = Vec::with_capacity(BATCH);
@@ -111,7 +111,7 @@ pub async fn receive(
     };
     loop {
         tokio::select! {
-            _ = stop.recv() => return,
+            _ = stop.cancelled() => return,
             r = socket.recv_from(&mut buf) => {
                 let Ok((n, _)) = r else { continue };
                 take(&buf[..n], &mut docs, &stats, &mut problems);

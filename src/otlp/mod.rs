@@ -278,8 +278,10 @@ impl TraceService for Grpc {
     }
 }
 
+pub type GrpcService = TraceServiceServer<Grpc>;
+
 /// The gRPC service, gzip accepted and answered in kind.
-pub fn grpc_service(st: Arc<OtlpState>) -> TraceServiceServer<Grpc> {
+pub fn grpc_service(st: Arc<OtlpState>) -> GrpcService {
     let max = st.max_body_bytes;
     TraceServiceServer::new(Grpc(st))
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)

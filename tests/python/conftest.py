@@ -3,7 +3,6 @@
 
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -14,16 +13,11 @@ import boto3
 import pytest
 
 BIN = os.environ.get("XRAY_GATEWAY_BIN", "target/release/xray-gateway")
-LISTENING_RE = re.compile(r'listener="?([a-z-]+)"?\s+address=(\S+)')
-
-
-def _listening(line):
-    """The listener and address a startup log line announces (text or JSON logs), if any."""
-    if line.startswith("{"):
-        event = json.loads(line)
-        return event.get("listener"), event.get("address")
-    m = LISTENING_RE.search(line)
-    return (m.group(1), m.group(2)) if m else (None, None)
+def ready_addresses(line):
+    """The listeners of the gateway's ready line (`{"ready": {"xray": ADDR, ...}}`), else None."""
+    if not line.startswith('{"ready":'):
+        return None
+    return json.loads(line)["ready"]
 
 
 class Gateway:
@@ -41,19 +35,17 @@ class Gateway:
         self.address = None
         self.daemon = None
         self.otlp = {}
+        # The gateway prints one JSON line with every bound address once it serves.
         while time.time() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 break
             self.log.append(line)
-            listener, address = _listening(line)
-            if listener == "xray":
-                self.address = address
-            elif listener == "daemon-udp":
-                self.daemon = address
-            elif listener in ("otlp-grpc", "otlp-http"):
-                self.otlp[listener[5:]] = address
-            if " ready" in line or '"message":"ready"' in line:
+            ready = ready_addresses(line)
+            if ready is not None:
+                self.address = ready.get("xray")
+                self.daemon = ready.get("daemon")
+                self.otlp = {k[5:]: v for k, v in ready.items() if k.startswith("otlp_")}
                 break
         if not self.address:
             self.proc.kill()

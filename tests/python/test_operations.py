@@ -329,10 +329,26 @@ def test_listening_beyond_loopback_without_credentials_is_warned_about(guarded, 
     try:
         for line in p.stdout:
             lines.append(line)
-            if " ready" in line:
+            if line.startswith('{"ready":'):
                 break
     finally:
         p.terminate()
         p.wait(timeout=20)
     warned = [line for line in lines if "beyond loopback without --credentials-file" in line]
     assert len(warned) == (0 if with_credentials else 1), lines
+
+
+def test_the_ready_line_names_every_listener_and_a_taken_port_stops_the_start(gateway):
+    import os
+    import subprocess
+    from conftest import BIN, ready_addresses
+    ready = [ready_addresses(line) for line in gateway.log if ready_addresses(line) is not None]
+    assert len(ready) == 1
+    assert set(ready[0]) == {"xray", "otlp_grpc", "otlp_http", "daemon"}
+    assert ready[0]["xray"] == gateway.address
+    taken = subprocess.run([BIN, "--xray-listen", gateway.address, "--otlp-grpc-listen", "off", "--otlp-http-listen", "off",
+                            "--daemon-listen", "off"], capture_output=True, text=True, timeout=30,
+                           env={**os.environ, "NO_COLOR": "1"})
+    assert taken.returncode != 0
+    assert f"cannot listen on {gateway.address} for the X-Ray API" in taken.stderr + taken.stdout
+    assert '{"ready"' not in taken.stdout
