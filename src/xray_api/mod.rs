@@ -366,3 +366,6 @@ async fn call(st: &ApiState, op: &Op, part: &Partition, req: &Value) -> Result<S
         )),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -110,25 +110,12 @@ pub fn list_tags_for_resource(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::time::SystemClock;
-    use crate::store::memory::{Limits, MemStore};
-    use std::sync::Arc;
 
     const ARN: &str = "arn:aws:xray:us-east-1:000000000000:group/api/XYZ";
 
     fn state() -> (ApiState, Partition) {
         let part = Partition::default();
-        let st = ApiState {
-            store: Arc::new(MemStore::new(Limits::default(), Arc::new(SystemClock))),
-            control: Default::default(),
-            clock: Arc::new(SystemClock),
-            default_partition: part.clone(),
-            listeners: Vec::new(),
-            health_extras: Vec::new(),
-            auth: Arc::new(crate::auth::Auth::open()),
-            quota: Arc::new(crate::quota::SegmentQuota::unlimited()),
-            on_scrape: Vec::new(),
-        };
+        let st = super::super::tests::state(crate::auth::Auth::open());
         st.control.with(&part, |c| {
             c.tags.insert(
                 ARN.into(),
