@@ -21,23 +21,12 @@ fn parse_listen(s: &str) -> Result<Listen, String> {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 30d, 12h, 90m or 45s"))?;
-    let secs = match unit {
-        "ms" => return Ok(std::time::Duration::from_millis(n)),
-        "s" | "" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => {
-            return Err(format!(
-                "'{s}' is not a duration like 30d, 12h, 90m, 45s or 500ms"
-            ));
-        }
-    };
-    Ok(std::time::Duration::from_secs(secs))
+    // A bare number is seconds, as before units were required.
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration like 30d, 12h, 90m, 45s or 500ms: {e}"))
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -202,6 +191,9 @@ mod tests {
     fn durations_take_units() {
         assert_eq!(parse_duration("30d").unwrap().as_secs(), 2_592_000);
         assert_eq!(parse_duration("90m").unwrap().as_secs(), 5400);
-        assert!(parse_duration("3w").is_err());
+        assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
+        assert_eq!(parse_duration("60").unwrap().as_secs(), 60);
+        assert!(parse_duration("3x").is_err());
+        assert!(parse_duration("soon").is_err());
     }
 }

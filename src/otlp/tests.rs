@@ -1,4 +1,7 @@
 use super::*;
+use crate::metrics::Intake;
+use crate::store::IngestDoc;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use crate::model::ids::TraceId;
 use crate::model::segment::Rejection;
 use crate::model::summary::TraceSummary;

@@ -140,15 +140,7 @@ pub(crate) fn random_id() -> String {
 }
 
 fn request_id() -> String {
-    let (a, b) = (random_u64(), random_u64());
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        0x8000 | (b >> 48 & 0x3fff),
-        b & 0xffff_ffff_ffff
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn respond(status: StatusCode, body: String, rid: &str, error_type: Option<&str>) -> Response {
