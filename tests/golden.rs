@@ -178,7 +178,7 @@ fn run_case(case: &Value) -> Vec<Value> {
                     Err(e) => {
                         assert!(out.is_empty(), "a refused span leaves no document");
                         let mut m = Map::new();
-                        m.insert("rejected".into(), e.into());
+                        m.insert("rejected".into(), e.0.into());
                         Value::Object(m)
                     }
                 });

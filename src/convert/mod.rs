@@ -330,6 +330,28 @@ pub fn convert_span<'a>(
     opts: &'a Options,
     now_secs: i64,
     out: &mut Vec<Converted<'a>>,
+) -> Result<(), SpanRefused> {
+    convert_into(span, res, opts, now_secs, out).map_err(SpanRefused)
+}
+
+/// Why a span cannot become a segment document (an ID X-Ray cannot take, a document that
+/// cannot be written); the span is refused on its own, as the exporter drops it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpanRefused(pub String);
+
+impl From<SpanRefused> for crate::error::ErrorKind {
+    fn from(_: SpanRefused) -> Self {
+        crate::error::ErrorKind::InvalidRequest
+    }
+}
+
+fn convert_into<'a>(
+    span: &'a Span,
+    res: &'a ResourceInfo<'a>,
+    opts: &'a Options,
+    now_secs: i64,
+    out: &mut Vec<Converted<'a>>,
 ) -> Result<(), String> {
     let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
     let a = Attrs::new(&span.attributes);
@@ -424,7 +446,7 @@ pub fn span_to_documents(
 ) -> Result<Vec<String>, String> {
     let res = ResourceInfo::new(resource, opts);
     let mut out = Vec::new();
-    convert_span(span, &res, opts, now_secs, &mut out)?;
+    convert_span(span, &res, opts, now_secs, &mut out).map_err(|e| e.0)?;
     Ok(out.into_iter().map(|c| c.json).collect())
 }
 

@@ -67,9 +67,9 @@ pub fn documents(
             let mut converted = Vec::new();
             match convert_span(span, &res, &opts, now_secs, &mut converted) {
                 Ok(()) => out.extend(converted.into_iter().map(|c| c.json)),
-                Err(message) => refused.push(Refused {
+                Err(e) => refused.push(Refused {
                     span_id: crate::model::ids::hex(&span.span_id),
-                    message,
+                    message: e.0,
                 }),
             }
         }

@@ -105,7 +105,7 @@ async fn export_now(
         for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
             match convert_span(span, res, &st.options, now_secs, &mut docs) {
                 Ok(()) => origins.resize(docs.len(), span_index),
-                Err(e) => refusals.span(span_index, e),
+                Err(e) => refusals.span(span_index, e.0),
             }
             span_index += 1;
             // A span's documents always go to the store together.

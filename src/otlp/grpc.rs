@@ -3,6 +3,7 @@
 use super::ExportError;
 use super::OtlpState;
 use super::export::export;
+use crate::error::ErrorKind;
 use crate::metrics::Intake;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -29,20 +30,22 @@ impl TraceService for Grpc {
             .0
             .auth
             .export(auth, None, &self.0.partition, now)
-            .map_err(|e| tonic::Status::unauthenticated(e.to_string()))?;
-        match export(&self.0, &part, Intake::OtlpGrpc, request.get_ref()).await {
-            Ok(r) => Ok(tonic::Response::new(r)),
-            Err(ExportError::Unavailable(m)) => Err(tonic::Status::unavailable(m)),
-            Err(ExportError::Throttled(m, retry)) => {
-                use tonic_types::{ErrorDetails, StatusExt};
-                Err(tonic::Status::with_error_details(
-                    tonic::Code::ResourceExhausted,
-                    m,
-                    ErrorDetails::with_retry_info(Some(retry)),
-                ))
-            }
-        }
+            .map_err(|e| tonic::Status::new(ErrorKind::Unauthenticated.grpc(), e.to_string()))?;
+        export(&self.0, &part, Intake::OtlpGrpc, request.get_ref())
+            .await
+            .map(tonic::Response::new)
+            .map_err(status)
     }
+}
+
+/// A refused export as gRPC answers it; a retryable one says when to retry (`RetryInfo`).
+fn status(e: ExportError) -> tonic::Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    tonic::Status::with_error_details(
+        e.kind().grpc(),
+        e.message(),
+        ErrorDetails::with_retry_info(Some(e.retry_after())),
+    )
 }
 
 pub type GrpcService = TraceServiceServer<Grpc>;

@@ -4,6 +4,7 @@
 use super::ExportError;
 use super::OtlpState;
 use super::export::export;
+use crate::error::ErrorKind;
 use crate::metrics::Intake;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -25,12 +26,6 @@ struct RpcStatus {
     message: String,
 }
 
-/// gRPC status codes used in bodies.
-const INVALID_ARGUMENT: i32 = 3;
-const UNAUTHENTICATED: i32 = 16;
-const RESOURCE_EXHAUSTED: i32 = 8;
-const UNAVAILABLE: i32 = 14;
-
 #[derive(Clone, Copy, PartialEq)]
 enum Encoding {
     Protobuf,
@@ -49,21 +44,29 @@ fn reply(enc: Encoding, status: StatusCode, proto: Vec<u8>, json: String) -> Res
     r
 }
 
-fn error(enc: Encoding, status: StatusCode, code: i32, message: String) -> Response {
+/// An error answer: the kind's HTTP status, and a `google.rpc.Status` with its gRPC code.
+fn error(enc: Encoding, kind: ErrorKind, message: String) -> Response {
+    let code = kind.grpc() as i32;
     let s = RpcStatus {
         code,
         message: message.clone(),
     };
-    let mut r = reply(
+    let status =
+        StatusCode::from_u16(kind.otlp_http()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    reply(
         enc,
         status,
         s.encode_to_vec(),
         serde_json::json!({"code": code, "message": message}).to_string(),
-    );
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
+    )
+}
+
+/// A refused export, with when to retry it (exporters honour `Retry-After`).
+fn refused(enc: Encoding, e: ExportError) -> Response {
+    let secs = e.retry_after().as_secs_f64().ceil().max(1.0) as u64;
+    let mut r = error(enc, e.kind(), e.message().to_owned());
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     r
 }
 
@@ -88,8 +91,7 @@ async fn http_export(
     {
         return error(
             enc,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            INVALID_ARGUMENT,
+            ErrorKind::UnsupportedMediaType,
             format!(
                 "Content-Type {ctype} is not OTLP; send application/x-protobuf or application/json."
             ),
@@ -110,12 +112,7 @@ async fn http_export(
     let part = match st.auth.export(auth, Some(&signed), &st.partition, now) {
         Ok(p) => p,
         Err(e) => {
-            return error(
-                enc,
-                StatusCode::UNAUTHORIZED,
-                UNAUTHENTICATED,
-                e.to_string(),
-            );
+            return error(enc, ErrorKind::Unauthenticated, e.to_string());
         }
     };
     let gzip = headers
@@ -131,16 +128,14 @@ async fn http_export(
         {
             return error(
                 enc,
-                StatusCode::BAD_REQUEST,
-                INVALID_ARGUMENT,
+                ErrorKind::InvalidRequest,
                 format!("The gzip body could not be read: {e}."),
             );
         }
         if out.len() > st.max_body_bytes {
             return error(
                 enc,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                INVALID_ARGUMENT,
+                ErrorKind::TooLarge,
                 format!(
                     "The body is larger than {} bytes once decompressed.",
                     st.max_body_bytes
@@ -164,8 +159,7 @@ async fn http_export(
         Err(e) => {
             return error(
                 enc,
-                StatusCode::BAD_REQUEST,
-                INVALID_ARGUMENT,
+                ErrorKind::InvalidRequest,
                 format!("The body is not an OTLP ExportTraceServiceRequest: {e}."),
             );
         }
@@ -183,16 +177,7 @@ async fn http_export(
             };
             reply(enc, StatusCode::OK, r.encode_to_vec(), json)
         }
-        Err(ExportError::Unavailable(m)) => {
-            error(enc, StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, m)
-        }
-        Err(ExportError::Throttled(m, retry)) => {
-            let mut r = error(enc, StatusCode::TOO_MANY_REQUESTS, RESOURCE_EXHAUSTED, m);
-            let secs = retry.as_secs_f64().ceil().max(1.0) as u64;
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            r
-        }
+        Err(e) => refused(enc, e),
     }
 }
 

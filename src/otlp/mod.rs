@@ -74,5 +74,28 @@ pub enum ExportError {
     Throttled(String, std::time::Duration),
 }
 
+impl ExportError {
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            ExportError::Unavailable(_) => crate::error::ErrorKind::Unavailable,
+            ExportError::Throttled(..) => crate::error::ErrorKind::Throttled,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            ExportError::Unavailable(m) | ExportError::Throttled(m, _) => m,
+        }
+    }
+
+    /// When a retry could pass, for retryable refusals.
+    pub fn retry_after(&self) -> std::time::Duration {
+        match self {
+            ExportError::Unavailable(_) => std::time::Duration::from_secs(1),
+            ExportError::Throttled(_, after) => *after,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,12 @@
 use super::*;
 use crate::metrics::Intake;
-use crate::store::IngestDoc;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use crate::model::ids::TraceId;
 use crate::model::segment::Rejection;
 use crate::model::summary::TraceSummary;
 use crate::model::time::{Micros, SystemClock};
+use crate::store::IngestDoc;
 use crate::store::{StoreError, StoreStats, StoredTrace, SummaryPage, SummaryQuery};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 /// A store whose writes never finish, as a store stuck on a lock or a dead database would.

@@ -93,9 +93,9 @@ pub struct Filter {
 }
 
 /// Compiles `e`; fails on group references that were not resolved.
-pub fn compile(e: &Expr) -> Result<Filter, String> {
+pub fn compile(e: &Expr) -> Result<Filter, super::FilterError> {
     Ok(Filter {
-        f: lower(e)?,
+        f: lower(e).map_err(super::FilterError::Unresolved)?,
         text: e.to_string(),
     })
 }

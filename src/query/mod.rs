@@ -18,7 +18,8 @@ pub use parse::parse;
 use ast::GroupBy;
 
 /// An invalid expression: what was expected, and the byte offset where.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message} at {pos}")]
 pub struct Error {
     pub pos: usize,
     pub message: String,
@@ -33,9 +34,22 @@ impl Error {
     }
 }
 
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at {}", self.message, self.pos)
+/// Why a filter expression cannot be used; every case is the caller's request to fix.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FilterError {
+    #[error(transparent)]
+    Syntax(#[from] Error),
+    /// A `group.name` / `group.arn` that names no group, or groups that nest too deep.
+    #[error("{0}")]
+    Group(String),
+    /// A group reference left in an expression that was compiled without resolving it.
+    #[error("{0}")]
+    Unresolved(String),
+}
+
+impl From<FilterError> for crate::error::ErrorKind {
+    fn from(_: FilterError) -> Self {
+        crate::error::ErrorKind::InvalidRequest
     }
 }
 
@@ -47,8 +61,8 @@ const MAX_GROUP_DEPTH: usize = 8;
 pub fn resolve_groups(
     e: Expr,
     lookup: &dyn Fn(GroupBy, &str) -> Option<String>,
-) -> Result<Expr, String> {
-    resolve(e, lookup, 0)
+) -> Result<Expr, FilterError> {
+    resolve(e, lookup, 0).map_err(FilterError::Group)
 }
 
 fn resolve(

@@ -314,11 +314,13 @@ fn groups_are_inlined_and_unknown_groups_refused() {
     assert!(
         resolve_groups(parse("group.name = \"nope\"").unwrap(), &lookup)
             .unwrap_err()
+            .to_string()
             .contains("does not exist")
     );
     assert!(
         resolve_groups(parse("group.name = \"loop\"").unwrap(), &lookup)
             .unwrap_err()
+            .to_string()
             .contains("levels deep")
     );
     let all =

@@ -14,15 +14,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
-        let (status, code) = match kind {
-            ErrorKind::InvalidRequest => (400, "InvalidRequestException"),
-            ErrorKind::NotFound => (404, "ResourceNotFoundException"),
-            ErrorKind::Throttled => (429, "ThrottledException"),
-            ErrorKind::RuleLimitExceeded => (400, "RuleLimitExceededException"),
-            // AWS's generic code, which every SDK retries.
-            ErrorKind::Unavailable => (503, "ServiceUnavailable"),
-            ErrorKind::Internal => (500, "InternalFailure"),
-        };
+        let (status, code) = kind.xray();
         ApiError {
             status,
             code,
@@ -54,6 +46,13 @@ impl ApiError {
             v["ResourceName"] = r.clone().into();
         }
         v.to_string()
+    }
+}
+
+impl From<crate::query::FilterError> for ApiError {
+    fn from(e: crate::query::FilterError) -> Self {
+        let message = format!("Invalid filter expression: {e}.");
+        ApiError::new(e.into(), message)
     }
 }
 

@@ -173,9 +173,8 @@ async fn refuse_declared_oversize(
         .and_then(|v| v.parse::<usize>().ok());
     match declared {
         Some(n) if n > MAX_BODY_BYTES => {
-            let e = ApiError::with_code(
-                413,
-                "RequestEntityTooLargeException",
+            let e = ApiError::new(
+                crate::error::ErrorKind::TooLarge,
                 format!("The request body is {n} bytes; the limit is {MAX_BODY_BYTES}."),
             );
             respond(
@@ -201,12 +200,11 @@ async fn dispatch(
     let result = match body {
         Ok(body) => handle(&st, &method, &uri, &headers, &body).await,
         // Too large or unreadable: still a rest-json error, never the framework's plain text.
-        Err(e) => Err(ApiError::with_code(
-            e.status().as_u16(),
+        Err(e) => Err(ApiError::new(
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                "RequestEntityTooLargeException"
+                crate::error::ErrorKind::TooLarge
             } else {
-                "InvalidRequestException"
+                crate::error::ErrorKind::InvalidRequest
             },
             format!("The request body could not be read: {}.", e.body_text()),
         )),

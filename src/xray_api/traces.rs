@@ -313,13 +313,10 @@ pub fn compile_filter(
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let expr = query::parse(text)
-        .map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
+    let expr = query::parse(text).map_err(query::FilterError::from)?;
     let groups = |by, name: &str| st.group_filter(part, by, name);
-    let expr = query::resolve_groups(expr, &groups)
-        .map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
-    let filter = query::compile(&expr)
-        .map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}.")))?;
+    let expr = query::resolve_groups(expr, &groups)?;
+    let filter = query::compile(&expr)?;
     Ok(Some(Arc::new(filter)))
 }
 
