@@ -99,9 +99,16 @@ for n in order:
     w(f'    ("{n}", {body}),')
 w("];")
 w("")
+w("/// Every operation of the model, so that dispatch is an exhaustive match.")
+w("#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]")
+w("pub enum Operation {")
+for op in ops:
+    w(f"    {op['name']},")
+w("}")
+w("")
 w(f"pub static OPERATIONS: [Op; {len(ops)}] = [")
 for op in ops:
     inp = op.get("input", {}).get("shape")
-    w(f'    Op {{ name: "{op["name"]}", path: "{op["http"]["requestUri"]}", input: {opt(index[inp]) if inp else "None"} }},')
+    w(f'    Op {{ operation: Operation::{op["name"]}, name: "{op["name"]}", path: "{op["http"]["requestUri"]}", input: {opt(index[inp]) if inp else "None"} }},')
 w("];")
 print("\n".join(out))

@@ -264,13 +264,7 @@ async fn handle(
     let part = st.auth.signed(&signed, &st.default_partition, now)?;
     // Nothing is answered from half-recovered state.
     st.store.ready()?;
-    if op.name == "PutTraceSegments" {
-        // Hot path: read the document list directly instead of through a generic JSON tree.
-        return traces::put_trace_segments(st, &part, body).await;
-    }
-    let req = parse_body(body)?;
-    validate_input(op, &req).map_err(ApiError::invalid)?;
-    call(st, op, &part, &req).await
+    call(st, op, &part, body).await
 }
 
 /// The answer when a command applied but answered in a way its operation does not expect: a
@@ -304,56 +298,57 @@ fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-async fn call(st: &ApiState, op: &Op, part: &Partition, req: &Value) -> Result<String, ApiError> {
-    match op.name {
-        "BatchGetTraces" => traces::batch_get_traces(st, part, req).await,
-        "GetTraceSummaries" => traces::get_trace_summaries(st, part, req).await,
-        "GetEncryptionConfig" => settings::get_encryption_config(st, part),
-        "PutEncryptionConfig" => settings::put_encryption_config(st, part, req).await,
-        "GetTraceSegmentDestination" => settings::get_trace_segment_destination(st, part),
-        "UpdateTraceSegmentDestination" => {
+/// Answers `op`. PutTraceSegments reads its document list straight from the body (its hot
+/// path); every other operation's body is parsed and checked against the model first.
+async fn call(st: &ApiState, op: &Op, part: &Partition, body: &[u8]) -> Result<String, ApiError> {
+    use shapes::Operation as O;
+    if op.operation == O::PutTraceSegments {
+        return traces::put_trace_segments(st, part, body).await;
+    }
+    let req = &parse_body(body)?;
+    validate_input(op, req).map_err(ApiError::invalid)?;
+    match op.operation {
+        O::PutTraceSegments => traces::put_trace_segments(st, part, body).await,
+        O::BatchGetTraces => traces::batch_get_traces(st, part, req).await,
+        O::GetTraceSummaries => traces::get_trace_summaries(st, part, req).await,
+        O::GetEncryptionConfig => settings::get_encryption_config(st, part),
+        O::PutEncryptionConfig => settings::put_encryption_config(st, part, req).await,
+        O::GetTraceSegmentDestination => settings::get_trace_segment_destination(st, part),
+        O::UpdateTraceSegmentDestination => {
             settings::update_trace_segment_destination(st, part, req).await
         }
-        "GetIndexingRules" => settings::get_indexing_rules(st, part),
-        "UpdateIndexingRule" => settings::update_indexing_rule(st, part, req).await,
-        "PutTelemetryRecords" => settings::put_telemetry_records(st, part, req).await,
-        "GetInsightSummaries" => settings::get_insight_summaries(req),
-        "GetInsight" | "GetInsightEvents" => settings::get_insight(req),
-        "GetInsightImpactGraph" => settings::get_insight_impact_graph(st, req),
-        "PutResourcePolicy" => policies::put_resource_policy(st, part, req).await,
-        "DeleteResourcePolicy" => policies::delete_resource_policy(st, part, req).await,
-        "ListResourcePolicies" => policies::list_resource_policies(st, part),
-        "StartTraceRetrieval" => retrieval::start_trace_retrieval(st, part, req).await,
-        "ListRetrievedTraces" => retrieval::list_retrieved_traces(st, part, req).await,
-        "CancelTraceRetrieval" => retrieval::cancel_trace_retrieval(st, part, req).await,
-        "GetRetrievedTracesGraph" => retrieval::get_retrieved_traces_graph(st, part, req).await,
-        "CreateSamplingRule" => sampling::create_sampling_rule(st, part, req).await,
-        "GetSamplingRules" => sampling::get_sampling_rules(st, part),
-        "UpdateSamplingRule" => sampling::update_sampling_rule(st, part, req).await,
-        "DeleteSamplingRule" => sampling::delete_sampling_rule(st, part, req).await,
-        "GetSamplingTargets" => sampling::get_sampling_targets(st, part, req),
-        "GetSamplingStatisticSummaries" => sampling::get_sampling_statistic_summaries(st, part),
-        "CreateGroup" => groups::create_group(st, part, req).await,
-        "GetGroup" => groups::get_group(st, part, req),
-        "GetGroups" => groups::get_groups(st, part),
-        "UpdateGroup" => groups::update_group(st, part, req).await,
-        "DeleteGroup" => groups::delete_group(st, part, req).await,
-        "GetServiceGraph" => graph::get_service_graph(st, part, req).await,
-        "GetTraceGraph" => graph::get_trace_graph(st, part, req).await,
-        "GetTimeSeriesServiceStatistics" => {
+        O::GetIndexingRules => settings::get_indexing_rules(st, part),
+        O::UpdateIndexingRule => settings::update_indexing_rule(st, part, req).await,
+        O::PutTelemetryRecords => settings::put_telemetry_records(st, part, req).await,
+        O::GetInsightSummaries => settings::get_insight_summaries(req),
+        O::GetInsight | O::GetInsightEvents => settings::get_insight(req),
+        O::GetInsightImpactGraph => settings::get_insight_impact_graph(st, req),
+        O::PutResourcePolicy => policies::put_resource_policy(st, part, req).await,
+        O::DeleteResourcePolicy => policies::delete_resource_policy(st, part, req).await,
+        O::ListResourcePolicies => policies::list_resource_policies(st, part),
+        O::StartTraceRetrieval => retrieval::start_trace_retrieval(st, part, req).await,
+        O::ListRetrievedTraces => retrieval::list_retrieved_traces(st, part, req).await,
+        O::CancelTraceRetrieval => retrieval::cancel_trace_retrieval(st, part, req).await,
+        O::GetRetrievedTracesGraph => retrieval::get_retrieved_traces_graph(st, part, req).await,
+        O::CreateSamplingRule => sampling::create_sampling_rule(st, part, req).await,
+        O::GetSamplingRules => sampling::get_sampling_rules(st, part),
+        O::UpdateSamplingRule => sampling::update_sampling_rule(st, part, req).await,
+        O::DeleteSamplingRule => sampling::delete_sampling_rule(st, part, req).await,
+        O::GetSamplingTargets => sampling::get_sampling_targets(st, part, req),
+        O::GetSamplingStatisticSummaries => sampling::get_sampling_statistic_summaries(st, part),
+        O::CreateGroup => groups::create_group(st, part, req).await,
+        O::GetGroup => groups::get_group(st, part, req),
+        O::GetGroups => groups::get_groups(st, part),
+        O::UpdateGroup => groups::update_group(st, part, req).await,
+        O::DeleteGroup => groups::delete_group(st, part, req).await,
+        O::GetServiceGraph => graph::get_service_graph(st, part, req).await,
+        O::GetTraceGraph => graph::get_trace_graph(st, part, req).await,
+        O::GetTimeSeriesServiceStatistics => {
             graph::get_time_series_service_statistics(st, part, req).await
         }
-        "TagResource" => tags::tag_resource(st, part, req).await,
-        "UntagResource" => tags::untag_resource(st, part, req).await,
-        "ListTagsForResource" => tags::list_tags_for_resource(st, part, req),
-        other => Err(ApiError::with_code(
-            501,
-            "NotImplementedException",
-            format!(
-                "{other} is not implemented yet in xray-gateway {}.",
-                env!("CARGO_PKG_VERSION")
-            ),
-        )),
+        O::TagResource => tags::tag_resource(st, part, req).await,
+        O::UntagResource => tags::untag_resource(st, part, req).await,
+        O::ListTagsForResource => tags::list_tags_for_resource(st, part, req),
     }
 }
 

@@ -55,6 +55,7 @@ pub enum Shape {
 }
 
 pub struct Op {
+    pub operation: super::shapes::Operation,
     pub name: &'static str,
     pub path: &'static str,
     pub input: Option<usize>,
