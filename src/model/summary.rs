@@ -279,6 +279,17 @@ fn row_of(tree: &Tree<'_>, i: usize, sid: Sid, extra: u8) -> SegmentRow {
 /// Computes the summary of a trace from all its current documents (one per segment id).
 pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
     let tree = Tree::build(docs);
+    let mut c = Collector::default();
+    for i in 0..tree.nodes.len() {
+        let owner = tree.owner_service(i);
+        c.spans_and_links(&tree, i, owner);
+        c.services_and_edges(&tree, i, owner);
+        c.entity_flags(&tree, i);
+        let e = tree.nodes[i].e;
+        c.user(e, owner);
+        c.resources(e);
+        c.annotations(e, owner);
+    }
     let mut s = TraceSummary {
         start: docs.iter().map(|d| d.start).min().unwrap_or(0),
         last: docs
@@ -288,69 +299,96 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
             .unwrap_or(0),
         ..TraceSummary::default()
     };
-    let (mut services, mut rows, mut edges) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut users, mut arns, mut instances, mut zones) =
-        (Vec::<UserEntry>::new(), Vec::new(), Vec::new(), Vec::new());
-    // Per key, each distinct value with the services that carried it.
-    type Values = Vec<(Scalar, Vec<Sid>)>;
-    let mut annotations: Vec<(Sym, Values)> = Vec::new();
-    let mut flags = 0;
+    let causes = c.root(&tree, &mut s);
+    if causes != RootCauses::default() {
+        s.root_causes = Some(Box::new(causes));
+    }
+    c.finish(s)
+}
 
-    let (mut spans, mut links) = (Vec::with_capacity(tree.nodes.len()), Vec::new());
-    for (i, n) in tree.nodes.iter().enumerate() {
-        let e = n.e;
-        let owner = tree.owner_service(i);
-        if let (Some(id), Some(o)) = (n.id, owner) {
-            spans.push((id.0, o, n.start.unwrap_or(0)));
-            for l in e.links.iter().flatten() {
-                let target = l.trace_id.as_deref().and_then(super::ids::TraceId::parse);
-                let span = l.id.as_deref().and_then(super::ids::SegmentId::parse);
-                if let (Some(trace_id), Some(span)) = (target, span) {
-                    links.push(LinkRow {
-                        from: o,
-                        start: n.start.unwrap_or(0),
-                        trace_id,
-                        span: span.0,
-                    });
-                }
-            }
-        }
-        if n.is_segment {
-            let sid = tree.service_of(i);
-            push_unique(&mut services, sid);
-            rows.push(row_of(&tree, i, sid, 0));
-            if let Some(p) = n.parent {
-                // A callee: the call is the caller's subsegment, or the caller's segment itself.
-                if let Some(from) = tree.owner_service(p) {
-                    let caller = if tree.nodes[p].is_segment { i } else { p };
-                    let r = row_of(&tree, caller, sid, 0);
-                    edges.push(EdgeRow {
-                        from,
-                        to: sid,
-                        flags: r.flags,
-                        http_status: r.http_status,
-                        duration: r.duration,
-                        start: r.start,
-                    });
-                }
-            }
-        } else if let Some(inferred) = tree.inferred_service(i) {
-            push_unique(&mut services, inferred);
-            flags |= flag::INFERRED;
-            let r = row_of(&tree, i, inferred, flag::INFERRED);
-            rows.push(r);
-            if let Some(from) = owner {
-                edges.push(EdgeRow {
-                    from,
-                    to: inferred,
-                    flags: r.flags,
-                    http_status: r.http_status,
-                    duration: r.duration,
-                    start: r.start,
+/// Per annotation key, each distinct value with the services that carried it.
+type AnnotationValues = Vec<(Scalar, Vec<Sid>)>;
+
+/// What `compute` gathers walking a trace's entities, before it becomes a summary.
+#[derive(Default)]
+struct Collector {
+    services: Vec<Sid>,
+    rows: Vec<SegmentRow>,
+    edges: Vec<EdgeRow>,
+    users: Vec<UserEntry>,
+    arns: Vec<Box<str>>,
+    instances: Vec<Box<str>>,
+    zones: Vec<Sym>,
+    annotations: Vec<(Sym, AnnotationValues)>,
+    flags: u8,
+    spans: Vec<(u64, Sid, Micros)>,
+    links: Vec<LinkRow>,
+}
+
+impl Collector {
+    /// The entity's span (for links into this trace) and the links it makes.
+    fn spans_and_links(&mut self, tree: &Tree<'_>, i: usize, owner: Option<Sid>) {
+        let n = &tree.nodes[i];
+        let (Some(id), Some(o)) = (n.id, owner) else {
+            return;
+        };
+        self.spans.push((id.0, o, n.start.unwrap_or(0)));
+        for l in n.e.links.iter().flatten() {
+            let target = l.trace_id.as_deref().and_then(super::ids::TraceId::parse);
+            let span = l.id.as_deref().and_then(super::ids::SegmentId::parse);
+            if let (Some(trace_id), Some(span)) = (target, span) {
+                self.links.push(LinkRow {
+                    from: o,
+                    start: n.start.unwrap_or(0),
+                    trace_id,
+                    span: span.0,
                 });
             }
         }
-        flags |= entity_flags(e) & flag::THROTTLE;
+    }
+
+    /// A segment's service and the edge from its caller; a call no segment answers, the
+    /// inferred node and the edge to it.
+    fn services_and_edges(&mut self, tree: &Tree<'_>, i: usize, owner: Option<Sid>) {
+        let n = &tree.nodes[i];
+        if n.is_segment {
+            let sid = tree.service_of(i);
+            push_unique(&mut self.services, sid);
+            self.rows.push(row_of(tree, i, sid, 0));
+            // A callee: the call is the caller's subsegment, or the caller's segment itself.
+            if let Some(p) = n.parent
+                && let Some(from) = tree.owner_service(p)
+            {
+                let caller = if tree.nodes[p].is_segment { i } else { p };
+                self.edge(from, sid, row_of(tree, caller, sid, 0));
+            }
+        } else if let Some(inferred) = tree.inferred_service(i) {
+            push_unique(&mut self.services, inferred);
+            self.flags |= flag::INFERRED;
+            let r = row_of(tree, i, inferred, flag::INFERRED);
+            self.rows.push(r);
+            if let Some(from) = owner {
+                self.edge(from, inferred, r);
+            }
+        }
+    }
+
+    fn edge(&mut self, from: Sid, to: Sid, r: SegmentRow) {
+        self.edges.push(EdgeRow {
+            from,
+            to,
+            flags: r.flags,
+            http_status: r.http_status,
+            duration: r.duration,
+            start: r.start,
+        });
+    }
+
+    /// Throttles anywhere; partial when in progress or a traced call's callee has not reported.
+    fn entity_flags(&mut self, tree: &Tree<'_>, i: usize) {
+        let n = &tree.nodes[i];
+        let e = n.e;
+        self.flags |= entity_flags(e) & flag::THROTTLE;
         let traced = e.traced == Some(true)
             || e.http
                 .as_ref()
@@ -358,121 +396,154 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
                 .and_then(|r| r.traced)
                 == Some(true);
         if n.end.is_none() || (traced && !n.is_segment && !tree.has_callee_segment(i)) {
-            flags |= flag::PARTIAL;
+            self.flags |= flag::PARTIAL;
         }
-        if let Some(user) = e.user.as_deref() {
-            match users.iter_mut().find(|u| &*u.name == user) {
-                Some(u) => {
-                    if let Some(o) = owner.filter(|o| !u.services.contains(o)) {
-                        u.services = u.services.iter().copied().chain([o]).collect();
-                    }
+    }
+
+    fn user(&mut self, e: &Entity<'_>, owner: Option<Sid>) {
+        let Some(user) = e.user.as_deref() else {
+            return;
+        };
+        match self.users.iter_mut().find(|u| &*u.name == user) {
+            Some(u) => {
+                if let Some(o) = owner.filter(|o| !u.services.contains(o)) {
+                    u.services = u.services.iter().copied().chain([o]).collect();
                 }
-                None => users.push(UserEntry {
-                    name: user.into(),
-                    services: owner.into_iter().collect(),
-                }),
             }
+            None => self.users.push(UserEntry {
+                name: user.into(),
+                services: owner.into_iter().collect(),
+            }),
         }
+    }
+
+    /// Resource ARNs, EC2 instances and availability zones.
+    fn resources(&mut self, e: &Entity<'_>) {
         if let Some(arn) = e.resource_arn.as_deref() {
-            push_unique(&mut arns, Box::<str>::from(arn));
+            push_unique(&mut self.arns, Box::<str>::from(arn));
         }
-        if let Some(aws) = &e.aws {
-            if let Some(ec2) = &aws.ec2 {
-                if let Some(id) = ec2.instance_id.as_deref() {
-                    push_unique(&mut instances, Box::<str>::from(id));
-                }
-                if let Some(az) = ec2.availability_zone.as_deref() {
-                    push_unique(&mut zones, intern::sym(az));
-                }
+        let Some(aws) = &e.aws else {
+            return;
+        };
+        if let Some(ec2) = &aws.ec2 {
+            if let Some(id) = ec2.instance_id.as_deref() {
+                push_unique(&mut self.instances, Box::<str>::from(id));
             }
-            if let Some(ecs) = &aws.ecs {
-                if let Some(az) = ecs.availability_zone.as_deref() {
-                    push_unique(&mut zones, intern::sym(az));
-                }
-                if let Some(arn) = ecs.container_arn.as_deref() {
-                    push_unique(&mut arns, Box::<str>::from(arn));
-                }
+            if let Some(az) = ec2.availability_zone.as_deref() {
+                push_unique(&mut self.zones, intern::sym(az));
             }
         }
-        if let Some(ann) = &e.annotations {
-            for (k, v) in &ann.0 {
-                let key = intern::sym(k);
-                let slot = match annotations.iter().position(|(x, _)| *x == key) {
-                    Some(p) => p,
-                    None if annotations.len() < MAX_ANNOTATION_KEYS => {
-                        annotations.push((key, Vec::new()));
-                        annotations.len() - 1
-                    }
-                    None => continue,
-                };
-                let value = Scalar::from(v);
-                let values = &mut annotations[slot].1;
-                let at = match values.iter().position(|(x, _)| *x == value) {
-                    Some(p) => p,
-                    None => {
-                        values.push((value, Vec::new()));
-                        values.len() - 1
-                    }
-                };
-                if let Some(o) = owner {
-                    push_unique(&mut values[at].1, o);
-                }
+        if let Some(ecs) = &aws.ecs {
+            if let Some(az) = ecs.availability_zone.as_deref() {
+                push_unique(&mut self.zones, intern::sym(az));
+            }
+            if let Some(arn) = ecs.container_arn.as_deref() {
+                push_unique(&mut self.arns, Box::<str>::from(arn));
             }
         }
     }
 
-    let mut causes = RootCauses::default();
-    if let Some(r) = tree.root() {
-        let n = &tree.nodes[r];
-        let e = n.e;
-        s.entry_point = Some(tree.service_of(r));
-        flags |= entity_flags(e) & (flag::FAULT | flag::ERROR);
-        s.response_time = n
-            .end
-            .map(|end| micros_to_secs(end - n.start.unwrap_or(end)));
-        if let Some(h) = &e.http {
-            let req = h.request.as_ref();
-            let http = Http {
-                url: req.and_then(|r| r.url.as_deref()).map(Into::into),
-                method: req.and_then(|r| r.method.as_deref()).map(intern::sym),
-                user_agent: req.and_then(|r| r.user_agent.as_deref()).map(Into::into),
-                client_ip: req.and_then(|r| r.client_ip.as_deref()).map(Into::into),
-                status: http_status(e),
+    /// Each annotation value with the services that carried it, at most
+    /// `MAX_ANNOTATION_KEYS` keys.
+    fn annotations(&mut self, e: &Entity<'_>, owner: Option<Sid>) {
+        let Some(ann) = &e.annotations else {
+            return;
+        };
+        for (k, v) in &ann.0 {
+            let key = intern::sym(k);
+            let slot = match self.annotations.iter().position(|(x, _)| *x == key) {
+                Some(p) => p,
+                None if self.annotations.len() < MAX_ANNOTATION_KEYS => {
+                    self.annotations.push((key, Vec::new()));
+                    self.annotations.len() - 1
+                }
+                None => continue,
             };
-            if http != Http::default() {
-                s.http = Some(Box::new(http));
+            let value = Scalar::from(v);
+            let values = &mut self.annotations[slot].1;
+            let at = match values.iter().position(|(x, _)| *x == value) {
+                Some(p) => p,
+                None => {
+                    values.push((value, Vec::new()));
+                    values.len() - 1
+                }
+            };
+            if let Some(o) = owner {
+                push_unique(&mut values[at].1, o);
             }
         }
-        causes.response_time = response_time_root_cause(&tree, r).into_iter().collect();
     }
-    causes.fault = flag_root_causes(&tree, flag::FAULT, flags & flag::FAULT != 0);
-    causes.error = flag_root_causes(&tree, flag::ERROR, flags & flag::ERROR != 0);
-    if causes != RootCauses::default() {
-        s.root_causes = Some(Box::new(causes));
+
+    /// What the root segment decides: the entry point, fault and error, the response time,
+    /// the `Http` block; and the root causes.
+    fn root(&mut self, tree: &Tree<'_>, s: &mut TraceSummary) -> RootCauses {
+        let mut causes = RootCauses::default();
+        if let Some(r) = tree.root() {
+            let n = &tree.nodes[r];
+            let e = n.e;
+            s.entry_point = Some(tree.service_of(r));
+            self.flags |= entity_flags(e) & (flag::FAULT | flag::ERROR);
+            s.response_time = n
+                .end
+                .map(|end| micros_to_secs(end - n.start.unwrap_or(end)));
+            if let Some(h) = &e.http {
+                let req = h.request.as_ref();
+                let http = Http {
+                    url: req.and_then(|r| r.url.as_deref()).map(Into::into),
+                    method: req.and_then(|r| r.method.as_deref()).map(intern::sym),
+                    user_agent: req.and_then(|r| r.user_agent.as_deref()).map(Into::into),
+                    client_ip: req.and_then(|r| r.client_ip.as_deref()).map(Into::into),
+                    status: http_status(e),
+                };
+                if http != Http::default() {
+                    s.http = Some(Box::new(http));
+                }
+            }
+            causes.response_time = response_time_root_cause(tree, r).into_iter().collect();
+        }
+        causes.fault = flag_root_causes(tree, flag::FAULT, self.flags & flag::FAULT != 0);
+        causes.error = flag_root_causes(tree, flag::ERROR, self.flags & flag::ERROR != 0);
+        causes
     }
-    s.flags = flags;
-    s.services = services.into();
-    s.rows = rows.into();
-    s.edges = edges.into();
-    spans.sort_unstable_by_key(|x| x.0);
-    spans.dedup_by_key(|x| x.0);
-    s.spans = spans.into();
-    s.links = links.into();
-    s.users = users.into();
-    s.resource_arns = arns.into();
-    s.instance_ids = instances.into();
-    s.availability_zones = zones.into();
-    s.annotations = annotations
-        .into_iter()
-        .map(|(key, values)| AnnotationEntry {
-            key,
-            values: values
-                .into_iter()
-                .map(|(v, sids)| (v, sids.into()))
-                .collect(),
-        })
-        .collect();
-    s
+
+    fn finish(self, mut s: TraceSummary) -> TraceSummary {
+        let Collector {
+            services,
+            rows,
+            edges,
+            users,
+            arns,
+            instances,
+            zones,
+            annotations,
+            flags,
+            mut spans,
+            links,
+        } = self;
+        s.flags = flags;
+        s.services = services.into();
+        s.rows = rows.into();
+        s.edges = edges.into();
+        spans.sort_unstable_by_key(|x| x.0);
+        spans.dedup_by_key(|x| x.0);
+        s.spans = spans.into();
+        s.links = links.into();
+        s.users = users.into();
+        s.resource_arns = arns.into();
+        s.instance_ids = instances.into();
+        s.availability_zones = zones.into();
+        s.annotations = annotations
+            .into_iter()
+            .map(|(key, values)| AnnotationEntry {
+                key,
+                values: values
+                    .into_iter()
+                    .map(|(v, sids)| (v, sids.into()))
+                    .collect(),
+            })
+            .collect();
+        s
+    }
 }
 
 fn exceptions_of(e: &Entity<'_>) -> (Box<[RcException]>, bool) {
