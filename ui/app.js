@@ -664,6 +664,8 @@ function showNode(panel, sel, win, minutes) {
 
 async function route() {
   stopRefresh();
+  // `data-ready` marks a view whose data has arrived (what the browser tests wait for).
+  main.removeAttribute("data-ready");
   const path = location.pathname.replace(/\/+$/, "");
   const q = new URLSearchParams(location.search);
   document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", path.startsWith(a.getAttribute("href"))));
@@ -677,6 +679,7 @@ async function route() {
     main.replaceChildren(el("h1", {}, "Something went wrong"), el("pre", { class: "filter-error" }, String(e.stack || e)));
   }
   document.title = `${trace ? "Trace" : path === "/ui/map" ? "Service map" : "Traces"} · xray-gateway`;
+  main.dataset.ready = location.pathname + location.search;
 }
 
 document.addEventListener("click", (e) => {

@@ -30,6 +30,8 @@ async function main() {
     if (!u.startsWith(origin) && !u.startsWith("data:")) outside.push(u);
   });
   page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  // A view is settled once its data has arrived: the console marks <main data-ready>.
+  const settled = () => page.waitForSelector("main[data-ready]");
   page.on("console", (m) => {
     // A refused API call (an invalid filter) is logged by the browser itself; that is expected.
     if (m.type() === "error" && !/Failed to load resource/.test(m.text())) errors.push(`console: ${m.text()}`);
@@ -38,7 +40,7 @@ async function main() {
   // The list, from the root redirect, with the default window.
   await page.goto(url + "/");
   check(new URL(page.url()).pathname === "/ui", `/ redirects to /ui, got ${page.url()}`);
-  await page.waitForSelector("#traces tbody tr");
+  await settled();
   const listed = await page.$$eval("#traces tbody tr", (rows) => rows.map((r) => r.dataset.traceId));
   for (const id of seed.all) check(listed.includes(id), `the list shows ${id}`);
   const first = await page.$$eval("#traces tbody tr:first-child td", (tds) => tds.map((t) => t.textContent));
@@ -55,9 +57,8 @@ async function main() {
   // A matching filter.
   await page.fill("#filter", seed.match.filter);
   await page.click(".filter button[type=submit]");
-  await page.waitForFunction((f) => new URLSearchParams(location.search).get("filter") === f, seed.match.filter);
-  await page.waitForSelector("#list-status:not(:empty)");
-  await page.waitForFunction(() => !/Loading/.test(document.getElementById("list-status").textContent));
+  await settled();
+  check(new URLSearchParams(new URL(page.url()).search).get("filter") === seed.match.filter, "the filter is in the URL");
   const matched = await page.$$eval("#traces tbody tr", (rows) => rows.map((r) => r.dataset.traceId));
   check(JSON.stringify(matched.sort()) === JSON.stringify([...seed.match.ids].sort()),
     `filter ${seed.match.filter} lists ${seed.match.ids}, got ${matched}`);
@@ -65,12 +66,14 @@ async function main() {
   // One that matches nothing.
   await page.fill("#filter", 'annotation.tier = "nobody"');
   await page.press("#filter", "Enter");
-  await page.waitForFunction(() => /^0 traces/.test(document.getElementById("list-status").textContent));
+  await settled();
+  check(/^0 traces/.test(await page.textContent("#list-status")), "the status says 0 traces");
   check((await page.$$("#traces tbody tr")).length === 0, "a filter matching nothing lists nothing");
 
   // An invalid one: X-Ray's message and the position marked.
   await page.fill("#filter", "responsetime >");
   await page.press("#filter", "Enter");
+  await settled();
   await page.waitForSelector("#filter-error:not([hidden])");
   const problem = await page.textContent("#filter-error");
   check(/expected a value after '>'/.test(problem), `the filter error says what is wrong: ${problem}`);
@@ -81,7 +84,7 @@ async function main() {
 
   // The trace view of the faulty trace, from a deep link.
   await page.goto(`${url}/ui/traces/${seed.fault.id}`);
-  await page.waitForSelector("#timeline .row");
+  await settled();
   const names = await page.$$eval("#timeline .row", (rows) => rows.map((r) => r.dataset.name));
   check(JSON.stringify(names) === JSON.stringify(seed.fault.rows), `timeline rows ${names} != ${seed.fault.rows}`);
   check((await page.$$("#timeline .row .tag")).length > 0, "inferred and segment tags shown");
@@ -109,12 +112,14 @@ async function main() {
   // Opening by ID in W3C form.
   await page.fill("#open-trace-id", seed.fault.id.slice(2).replace("-", ""));
   await page.press("#open-trace-id", "Enter");
-  await page.waitForFunction((id) => location.pathname === `/ui/traces/${id}`, seed.fault.id);
+  await settled();
+  check(new URL(page.url()).pathname === `/ui/traces/${seed.fault.id}`, "a W3C ID opens its trace");
 
   // A large trace opens and scrolls.
   const began = Date.now();
   await page.goto(`${url}/ui/traces/${seed.large.id}`);
-  await page.waitForFunction((n) => document.querySelectorAll("#timeline .row").length === n, seed.large.rows);
+  await settled();
+  check((await page.$$("#timeline .row")).length === seed.large.rows, "every row of the large trace");
   findings.large_trace_ms = Date.now() - began;
   const scrolled = await page.evaluate(async () => {
     const t = document.getElementById("timeline");
@@ -131,7 +136,7 @@ async function main() {
 
   // The map, a node, its histogram and its traces.
   await page.goto(`${url}/ui/map?range=1h`);
-  await page.waitForSelector("#map .node");
+  await settled();
   const nodes = await page.$$eval("#map .node", (ns) => ns.map((n) => n.dataset.node));
   for (const n of seed.map.nodes) check(nodes.includes(n), `the map has ${n}`);
   check((await page.$$("#map .edge")).length >= seed.map.edges, "the map has the edges");
@@ -140,25 +145,25 @@ async function main() {
   await page.waitForSelector("#map-details svg.histogram rect");
   await page.screenshot({ path: path.join(shots, "map.png"), fullPage: true });
   await page.click("#node-traces");
-  await page.waitForSelector("#traces tbody tr");
+  await settled();
   const filter = await page.$eval("#filter", (i) => i.value);
   check(filter.startsWith(`service(id(name: "${seed.map.service}"`), `the node links to its traces: ${filter}`);
   const through = await page.$$eval("#traces tbody tr", (rows) => rows.map((r) => r.dataset.traceId));
   check(through.length === seed.map.serviceTraces, `the node's traces: ${through.length} != ${seed.map.serviceTraces}`);
   await page.goto(`${url}/ui/map?range=1h`);
-  await page.waitForSelector("#map .edge");
+  await settled();
   await page.click(`#map .edge[data-edge="${seed.map.edge}"] line.hit`, { force: true });
   await page.click("#edge-traces");
-  await page.waitForSelector("#traces tbody tr");
+  await settled();
   check((await page.$eval("#filter", (i) => i.value)).startsWith("edge("), "the edge links to its traces");
 
   // UTC toggle persists and a shared link keeps its view.
   await page.goto(`${url}/ui/traces?filter=${encodeURIComponent(seed.match.filter)}&range=15m`);
-  await page.waitForSelector("#traces tbody tr");
+  await settled();
   check((await page.$eval("#filter", (i) => i.value)) === seed.match.filter, "a shared link restores the filter");
   check(await page.$eval("button[data-range='15m']", (b) => b.classList.contains("active")), "and the range");
   await page.check("#utc");
-  await page.waitForSelector("#traces tbody tr");
+  await settled();
   check(/Z/.test(await page.textContent("#list-status")), "UTC times end in Z");
 
   check(outside.length === 0, `requests left the gateway: ${outside}`);
