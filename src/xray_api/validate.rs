@@ -231,39 +231,13 @@ impl Checker {
                 let Some(n) = v.as_i64() else {
                     return self.fail(v, at, "Member must be an integer".into());
                 };
-                if let Some(m) = min.filter(|&m| n < m) {
-                    self.fail(
-                        v,
-                        at,
-                        format!("Member must have value greater than or equal to {m}"),
-                    );
-                }
-                if let Some(m) = max.filter(|&m| n > m) {
-                    self.fail(
-                        v,
-                        at,
-                        format!("Member must have value less than or equal to {m}"),
-                    );
-                }
+                self.range(v, at, "value", n, *min, *max);
             }
             Shape::Double { min, max } => {
                 let Some(n) = v.as_f64() else {
                     return self.fail(v, at, "Member must be a number".into());
                 };
-                if let Some(m) = min.filter(|&m| n < m) {
-                    self.fail(
-                        v,
-                        at,
-                        format!("Member must have value greater than or equal to {m}"),
-                    );
-                }
-                if let Some(m) = max.filter(|&m| n > m) {
-                    self.fail(
-                        v,
-                        at,
-                        format!("Member must have value less than or equal to {m}"),
-                    );
-                }
+                self.range(v, at, "value", n, *min, *max);
             }
             Shape::Boolean => {
                 if !v.is_boolean() {
@@ -279,18 +253,31 @@ impl Checker {
     }
 
     fn length(&mut self, v: &Value, at: &str, len: i64, min: Option<i64>, max: Option<i64>) {
-        if let Some(m) = min.filter(|&m| len < m) {
+        self.range(v, at, "length", len, min, max);
+    }
+
+    /// AWS's range check: `what` (a value, a length) within `[min, max]`.
+    fn range<T: PartialOrd + std::fmt::Display + Copy>(
+        &mut self,
+        v: &Value,
+        at: &str,
+        what: &str,
+        n: T,
+        min: Option<T>,
+        max: Option<T>,
+    ) {
+        if let Some(m) = min.filter(|&m| n < m) {
             self.fail(
                 v,
                 at,
-                format!("Member must have length greater than or equal to {m}"),
+                format!("Member must have {what} greater than or equal to {m}"),
             );
         }
-        if let Some(m) = max.filter(|&m| len > m) {
+        if let Some(m) = max.filter(|&m| n > m) {
             self.fail(
                 v,
                 at,
-                format!("Member must have length less than or equal to {m}"),
+                format!("Member must have {what} less than or equal to {m}"),
             );
         }
     }
