@@ -35,44 +35,30 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 type Http = Client<HttpConnector, Full<Bytes>>;
 
+/// Load for the gateway: `put`, `fill`, `query`, `udp` or `targets` (see the module doc).
+#[derive(clap::Parser)]
 struct Args {
+    #[arg(value_parser = ["put", "fill", "query", "udp", "targets"])]
     mode: String,
+    /// The X-Ray API.
+    #[arg(long, default_value = "http://127.0.0.1:4566")]
     url: String,
+    /// The daemon address, for `udp`.
+    #[arg(long, default_value = "127.0.0.1:2000")]
     daemon: String,
+    /// Segments a second, for `udp`.
+    #[arg(long, default_value_t = 25_000)]
     rate: u64,
+    #[arg(long, default_value_t = 4)]
     clients: usize,
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Traces, for `fill`.
+    #[arg(long, default_value_t = 1_000_000)]
     traces: u64,
     /// `put`: every document its own trace, as the X-Ray SDKs send (one segment per request).
+    #[arg(long)]
     single: bool,
-}
-
-fn args() -> Args {
-    let mut a = Args {
-        mode: String::new(),
-        url: "http://127.0.0.1:4566".into(),
-        daemon: "127.0.0.1:2000".into(),
-        rate: 25_000,
-        clients: 4,
-        seconds: 10,
-        traces: 1_000_000,
-        single: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(x) = it.next() {
-        match x.as_str() {
-            "--url" => a.url = it.next().expect("--url URL"),
-            "--daemon" => a.daemon = it.next().expect("--daemon HOST:PORT"),
-            "--rate" => a.rate = it.next().and_then(|v| v.parse().ok()).expect("--rate N"),
-            "--clients" => a.clients = it.next().and_then(|v| v.parse().ok()).expect("--clients N"),
-            "--seconds" => a.seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds N"),
-            "--traces" => a.traces = it.next().and_then(|v| v.parse().ok()).expect("--traces N"),
-            "--single" => a.single = true,
-            m if a.mode.is_empty() => a.mode = m.to_owned(),
-            other => panic!("unknown argument {other}"),
-        }
-    }
-    a
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -570,7 +556,7 @@ async fn targets(a: &Args) {
 }
 
 fn main() {
-    let a = args();
+    let a = <Args as clap::Parser>::parse();
     CLIENTS.store(a.clients as u64, Relaxed);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -583,9 +569,7 @@ fn main() {
             "query" => query(&a).await,
             "udp" => udp(&a).await,
             "targets" => targets(&a).await,
-            _ => eprintln!(
-                "usage: loadgen put|fill|query [--url URL] [--clients N] [--seconds N] [--traces N]"
-            ),
+            other => unreachable!("clap admits only the modes listed, not {other}"),
         }
     });
 }

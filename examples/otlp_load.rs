@@ -34,40 +34,31 @@ mod otlp_template;
 
 use otlp_template::{MARKER, SPANS_PER_TRACE, TRACES_PER_REQUEST, template};
 
+/// OTLP load for the gateway's receivers.
+#[derive(clap::Parser)]
 struct Args {
+    /// `grpc`, or `http` (protobuf).
+    #[arg(long, default_value = "grpc", value_parser = ["grpc", "http"])]
     proto: String,
+    /// The receiver; by default the gateway's port for `proto`.
+    #[arg(long, default_value = "")]
     target: String,
+    /// The X-Ray API, to read the store's counters from `/health`.
+    #[arg(long)]
     xray: Option<String>,
+    #[arg(long, default_value_t = 2)]
     conns: usize,
+    #[arg(long, default_value_t = 4)]
     streams: usize,
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Requests a second over all streams; 0 for as fast as they go.
+    #[arg(long, default_value_t = 0.0)]
     rate: f64,
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        proto: "grpc".into(),
-        target: String::new(),
-        xray: None,
-        conns: 2,
-        streams: 4,
-        seconds: 10,
-        rate: 0.0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(x) = it.next() {
-        let mut val = || it.next().unwrap_or_else(|| panic!("{x} needs a value"));
-        match x.as_str() {
-            "--proto" => a.proto = val(),
-            "--target" => a.target = val(),
-            "--xray" => a.xray = Some(val()),
-            "--conns" => a.conns = val().parse().expect("--conns N"),
-            "--streams" => a.streams = val().parse().expect("--streams N"),
-            "--seconds" => a.seconds = val().parse().expect("--seconds N"),
-            "--rate" => a.rate = val().parse().expect("--rate REQUESTS_PER_SECOND"),
-            other => panic!("unknown argument {other}"),
-        }
-    }
+    let mut a = <Args as clap::Parser>::parse();
     if a.target.is_empty() {
         a.target = if a.proto == "grpc" {
             "http://127.0.0.1:4317".into()
