@@ -197,8 +197,9 @@ async fn dispatch(
 ) -> Response {
     let rid = request_id();
     let began = std::time::Instant::now();
+    let op = operation_for_path(uri.path());
     let result = match body {
-        Ok(body) => handle(&st, &method, &uri, &headers, &body).await,
+        Ok(body) => handle(&st, op, &method, &uri, &headers, &body).await,
         // Too large or unreadable: still a rest-json error, never the framework's plain text.
         Err(e) => Err(ApiError::new(
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -209,7 +210,7 @@ async fn dispatch(
             format!("The request body could not be read: {}.", e.body_text()),
         )),
     };
-    let operation = operation_for_path(uri.path()).map_or("unknown", |op| op.name);
+    let operation = op.map_or("unknown", |op| op.name);
     let status = result.as_ref().map_or_else(|e| e.status, |_| 200);
     let m = &crate::metrics::METRICS;
     m.api_requests
@@ -233,13 +234,14 @@ async fn dispatch(
 
 async fn handle(
     st: &ApiState,
+    op: Option<&'static Op>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<String, ApiError> {
     let path = uri.path();
-    let Some(op) = operation_for_path(path) else {
+    let Some(op) = op else {
         return Err(ApiError::with_code(
             404,
             "UnknownOperationException",
