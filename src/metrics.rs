@@ -5,7 +5,7 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -67,15 +67,6 @@ struct BuildLabels {
     version: &'static str,
 }
 
-#[derive(Clone)]
-pub struct Buckets(fn() -> Histogram);
-
-impl MetricConstructor<Histogram> for Buckets {
-    fn new_metric(&self) -> Histogram {
-        (self.0)()
-    }
-}
-
 /// From 100 µs to about 13 s, doubling.
 fn latency_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 18))
@@ -86,7 +77,7 @@ pub struct Metrics {
     pub documents: Family<DocLabels, Counter>,
     pub otlp_spans: Family<SpanLabels, Counter>,
     pub api_requests: Family<ApiLabels, Counter>,
-    pub api_latency: Family<OperationLabel, Histogram, Buckets>,
+    pub api_latency: Family<OperationLabel, Histogram, fn() -> Histogram>,
     pub stored_traces: Gauge,
     pub stored_documents: Gauge,
     pub stored_bytes: Gauge,
@@ -111,7 +102,7 @@ impl Metrics {
             documents: Family::default(),
             otlp_spans: Family::default(),
             api_requests: Family::default(),
-            api_latency: Family::new_with_constructor(Buckets(latency_buckets)),
+            api_latency: Family::new_with_constructor(latency_buckets),
             stored_traces: Gauge::default(),
             stored_documents: Gauge::default(),
             stored_bytes: Gauge::default(),
