@@ -9,6 +9,7 @@ use crate::store::control::ControlStore;
 use crate::store::durable::{CheckpointPolicy, DurableStore};
 use crate::store::log::{self, Log, Replay};
 use crate::store::memory::{Limits, MemStore};
+use crate::store::postgres::{Db, PgControl, PgOptions, PgStore};
 use crate::store::{Partition, TraceStore};
 use crate::xray_api::{self, ApiState};
 use std::future::Future;
@@ -20,6 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 /// How often retention runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often housekeeping runs over PostgreSQL: it also sums the graph contributions that
+/// writes append, which reads would otherwise add up one by one.
+const PG_HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs the gateway until `shutdown` resolves, then stops accepting, finishes in-flight
 /// requests and returns.
@@ -46,7 +50,12 @@ pub async fn run(
         Some(n) => crate::quota::SegmentQuota::per_second(n),
         None => crate::quota::SegmentQuota::unlimited(),
     });
-    let backend = open_store(&config, limits, clock.clone())?;
+    let backend = open_store(&config, limits, clock.clone()).await?;
+    let sweep_every = if backend.shared {
+        PG_HOUSEKEEPING_EVERY
+    } else {
+        SWEEP_EVERY
+    };
     let (store, control) = (backend.store.clone(), backend.control.clone());
 
     let bound = Bound::bind(&config).await?;
@@ -62,7 +71,7 @@ pub async fn run(
     {
         let store = store.clone();
         background.spawn(async move {
-            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            let mut tick = tokio::time::interval(sweep_every);
             tick.tick().await;
             loop {
                 tick.tick().await;
@@ -322,18 +331,48 @@ struct Backend {
     store: Arc<dyn TraceStore>,
     control: Arc<ControlStore>,
     durable: Option<(Arc<DurableStore>, Replay)>,
+    /// Whether other gateways share the store (PostgreSQL).
+    shared: bool,
 }
 
-fn open_store(
+/// How long a starting gateway waits for PostgreSQL to accept connections.
+const PG_CONNECT_FOR: Duration = Duration::from_secs(30);
+
+async fn open_store(
     config: &Config,
     mut limits: Limits,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Backend> {
+    if let Some(url) = &config.postgres_url {
+        if config.data_dir()?.is_some() {
+            anyhow::bail!("--postgres-url and a data directory exclude each other: choose one");
+        }
+        let opts = PgOptions {
+            pool_size: config.postgres_pool.max(1),
+            statement_timeout: config.postgres_statement_timeout,
+            ..PgOptions::new(url)
+        };
+        let db = Arc::new(Db::open(&opts, PG_CONNECT_FOR).await?);
+        crate::model::intern::share_vocabulary();
+        tracing::info!("traces and control plane in PostgreSQL");
+        return Ok(Backend {
+            store: Arc::new(PgStore::new(
+                db.clone(),
+                clock,
+                limits.retention_micros,
+                limits.max_trace_bytes,
+            )),
+            control: Arc::new(ControlStore::postgres(PgControl::new(db))),
+            durable: None,
+            shared: true,
+        });
+    }
     let Some(dir) = config.data_dir()? else {
         return Ok(Backend {
             store: Arc::new(MemStore::new(limits, clock)),
             control: Arc::default(),
             durable: None,
+            shared: false,
         });
     };
     let opts = log::Options {
@@ -362,6 +401,7 @@ fn open_store(
         store: durable.clone(),
         control,
         durable: Some((durable, replay)),
+        shared: false,
     })
 }
 

@@ -110,6 +110,21 @@ pub struct Config {
     #[arg(long, env = "XRAY_DATA_DIR")]
     pub data_dir: Option<std::path::PathBuf>,
 
+    /// Keep everything in PostgreSQL (e.g. `postgres://user@host:5432/db`) instead of memory or
+    /// a data directory: several gateways over one database serve the same traces and
+    /// control plane. The schema is created or migrated at start.
+    #[arg(long, env = "XRAY_POSTGRES_URL", conflicts_with = "data_dir")]
+    pub postgres_url: Option<String>,
+
+    /// Connections to PostgreSQL at most; requests beyond them wait, then answer
+    /// ServiceUnavailable.
+    #[arg(long, env = "XRAY_POSTGRES_POOL", default_value_t = 16)]
+    pub postgres_pool: usize,
+
+    /// Longest a PostgreSQL statement may run before it is cancelled.
+    #[arg(long, env = "XRAY_POSTGRES_STATEMENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub postgres_statement_timeout: std::time::Duration,
+
     /// When the log is synced to disk: `always` before every acknowledgement, `everysec` in the
     /// background once a second, `never`. A process crash loses nothing under any of them.
     #[arg(long, env = "XRAY_FSYNC", value_enum, default_value = "everysec")]

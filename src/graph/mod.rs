@@ -37,7 +37,7 @@ fn bin_of(secs: f64) -> u8 {
 
 /// A sparse histogram: `(bin, count, sum of the values counted)` sorted by bin. Each entry is
 /// reported as the mean of its values, so a value seen alone is reported as it was.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Hist(pub Vec<(u8, i64, f64)>);
 
 impl Hist {
@@ -77,7 +77,7 @@ impl Hist {
 }
 
 /// Counts and times of the requests a node served or an edge carried.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     pub ok: i64,
     pub throttle: i64,
@@ -148,7 +148,7 @@ impl Stats {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Node {
     pub stats: Stats,
     /// Traces this service was the entry point of.
@@ -161,7 +161,7 @@ pub struct Node {
 /// Where an edge starts: a service, or the client in front of the entry points.
 pub type From = Option<Sid>;
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Graph {
     pub nodes: FxHashMap<Sid, Node>,
     pub edges: FxHashMap<(From, Sid), Stats>,

@@ -7,21 +7,17 @@
 
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
-use std::cell::RefCell;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::{Cell, RefCell};
 use std::sync::{Arc, OnceLock};
 
-/// An interned string.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
+/// An interned string. Serialized as its handle, or as the string itself inside [`portable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sym(pub u32);
 
-/// An interned service identity (name, account, type), as X-Ray's `ServiceId`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
+/// An interned service identity (name, account, type), as X-Ray's `ServiceId`. Serialized as
+/// its handle, or as its strings inside [`portable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sid(pub u32);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -64,6 +60,78 @@ thread_local! {
     static LOCAL_SYMS: RefCell<FxHashMap<Box<str>, Sym>> = RefCell::new(FxHashMap::default());
     static LOCAL_SIDS: RefCell<FxHashMap<ServiceKey, Sid>> = RefCell::new(FxHashMap::default());
     static LOCAL_KEYS: RefCell<FxHashMap<Sid, ServiceKey>> = RefCell::new(FxHashMap::default());
+    static PORTABLE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with handles serialized and deserialized as the strings they stand for: handles
+/// are numbers of this process alone, and what another process reads (a database several
+/// gateways share) must carry the values.
+pub fn portable<R>(f: impl FnOnce() -> R) -> R {
+    let was = PORTABLE.with(|p| p.replace(true));
+    let r = f();
+    PORTABLE.with(|p| p.set(was));
+    r
+}
+
+fn is_portable() -> bool {
+    PORTABLE.with(Cell::get)
+}
+
+impl Serialize for Sym {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if is_portable() {
+            s.serialize_str(&text(*self))
+        } else {
+            s.serialize_u32(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Sym {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Sym, D::Error> {
+        struct Interning;
+        impl serde::de::Visitor<'_> for Interning {
+            type Value = Sym;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Sym, E> {
+                Ok(sym(v))
+            }
+        }
+        if is_portable() {
+            d.deserialize_str(Interning)
+        } else {
+            u32::deserialize(d).map(Sym)
+        }
+    }
+}
+
+impl Serialize for Sid {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if !is_portable() {
+            return s.serialize_u32(self.0);
+        }
+        let k = service_key(*self);
+        (k.name, k.account, k.kind).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Sid, D::Error> {
+        if !is_portable() {
+            return u32::deserialize(d).map(Sid);
+        }
+        let (name, account, kind) = <(Sym, Option<Sym>, Option<Sym>)>::deserialize(d)?;
+        let key = ServiceKey {
+            name,
+            account,
+            kind,
+        };
+        Ok(memo(&LOCAL_SIDS, &key, Clone::clone, || {
+            intern_service(&key)
+        }))
+    }
 }
 
 /// Looks `key` up in a thread's map, else computes and remembers it.
@@ -113,9 +181,22 @@ fn intern_str(s: &str) -> Sym {
 }
 
 /// The handle of `s` if it was ever interned: a filter naming a string no trace ever carried
-/// matches nothing, without adding it to the table.
+/// matches nothing, without adding it to the table. Once [`share_vocabulary`] was called, `s`
+/// is interned instead.
 pub fn lookup(s: &str) -> Option<Sym> {
+    if SHARED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Some(sym(s));
+    }
     strings().read().ids.get(s).map(|&id| Sym(id))
+}
+
+static SHARED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says that other processes write traces this one reads (gateways sharing a database): a
+/// string this process never saw may be in what it reads, so [`lookup`] must not conclude
+/// from its own table that no trace carries it.
+pub fn share_vocabulary() {
+    SHARED.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 pub fn text(s: Sym) -> Arc<str> {
@@ -181,5 +262,18 @@ mod tests {
         assert_eq!(service("svc", Some("123"), None), s);
         assert_ne!(service("svc", None, None), s);
         assert_eq!(&*text(service_key(s).name), "svc");
+    }
+
+    #[test]
+    fn portable_form_carries_strings_and_interns_them_back() {
+        let s = service("portable-svc", Some("123"), Some("AWS::EC2::Instance"));
+        let local = postcard::to_allocvec(&s).unwrap();
+        assert!(local.len() <= 5, "a handle is a varint");
+        let wire = portable(|| postcard::to_allocvec(&(s, sym("portable-key"))).unwrap());
+        assert!(wire.windows(12).any(|w| w == b"portable-svc"));
+        let back: (Sid, Sym) = portable(|| postcard::from_bytes(&wire).unwrap());
+        assert_eq!(back, (s, sym("portable-key")));
+        // Outside `portable` the handle form is read again.
+        assert_eq!(postcard::from_bytes::<Sid>(&local).unwrap(), s);
     }
 }

@@ -67,7 +67,7 @@ pub struct TargetOutcome {
     pub last_rule_modification: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StatisticSummary {
     pub rule_name: String,
     /// Start of the 10-second window.
@@ -77,7 +77,7 @@ pub struct StatisticSummary {
     pub sampled_count: i64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct RuleState {
     /// ClientID → when it last reported.
     clients: BTreeMap<String, f64>,
@@ -86,7 +86,9 @@ struct RuleState {
     boost_until: f64,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Serializable for a database that gateways share (the data directory does not keep them).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Reservoirs {
     rules: HashMap<String, RuleState>,
 }

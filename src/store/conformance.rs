@@ -8,6 +8,7 @@ use super::log::{Fsync, Log, Options, files::Disk};
 use super::memory::{Limits, MemStore};
 use super::*;
 use crate::model::segment::{Rejection, validate};
+use crate::model::summary::TraceSummary;
 use crate::model::time::Clock;
 use std::path::Path;
 
@@ -136,6 +137,29 @@ async fn answers(s: &dyn TraceStore) -> Vec<String> {
                 "{} {} {:?}",
                 item.trace_id, item.revision, item.summary
             ));
+        }
+        // Filters narrowed by the indexes (or not) find the same traces.
+        for text in [
+            r#"service("front")"#,
+            r#"service("svc") OR service("elsewhere")"#,
+            "duration > 1.5",
+            "!ok OR partial",
+        ] {
+            let expr = crate::query::parse(text).unwrap();
+            let filter = crate::query::compile(&expr).unwrap();
+            let q = SummaryQuery {
+                filter: Some(Arc::new(filter)),
+                ..q.clone()
+            };
+            let found: Vec<String> = s
+                .scan_summaries(&p, &q)
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .map(|i| i.trace_id.to_string())
+                .collect();
+            out.push(format!("{text}: {found:?}"));
         }
         let g = s
             .service_graph(&p, 1_699_999_000_000_000, 1_700_001_000_000_000)
@@ -279,4 +303,162 @@ async fn control_commands_survive_reopening_across_a_checkpoint_and_apply_once()
         .control()
         .with(&p, |c| (c.policies["p"].revision, c.telemetry_records));
     assert_eq!((revision, records), (2, 7));
+}
+
+/// The services, rows and edges of the summaries of `ids`.
+async fn summary_shapes(s: &dyn TraceStore, p: &Partition, ids: &[TraceId]) -> Vec<String> {
+    let shape =
+        |s: &TraceSummary| format!("{:?} {:?} {:?}", s.services, s.rows.len(), s.edges.len());
+    let found = s.summaries(p, ids).await.unwrap();
+    found.iter().map(|(_, s)| shape(s)).collect()
+}
+
+/// A PostgreSQL store's database in a schema of its own, over `XRAY_TEST_PG_URL`, twice (two
+/// gateways' pools); `None` (the test is skipped) when it is unset, except under CI, where a
+/// missing server must fail.
+async fn postgres(schema: &str) -> Option<[Arc<super::postgres::Db>; 2]> {
+    let Ok(url) = std::env::var("XRAY_TEST_PG_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "XRAY_TEST_PG_URL is unset under CI"
+        );
+        eprintln!("XRAY_TEST_PG_URL is unset: skipping the PostgreSQL case");
+        return None;
+    };
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let opts =
+        super::postgres::PgOptions::new(&format!("{url}{sep}options=-csearch_path%3D{schema}"));
+    let open = || super::postgres::Db::open(&opts, std::time::Duration::from_secs(5));
+    Some([
+        Arc::new(open().await.unwrap()),
+        Arc::new(open().await.unwrap()),
+    ])
+}
+
+fn pg_store(db: &Arc<super::postgres::Db>) -> super::postgres::PgStore {
+    super::postgres::PgStore::new(db.clone(), Arc::new(Fixed), i64::MAX, 500 * 1024)
+}
+
+#[tokio::test]
+async fn the_postgres_store_passes_and_answers_as_the_memory_store_does() {
+    let Some([db, _]) = postgres("conformance_cases").await else {
+        return;
+    };
+    let mem = MemStore::new(Limits::default(), Arc::new(Fixed));
+    cases(&mem).await;
+    let want = answers(&mem).await;
+    let pg = pg_store(&db);
+    cases(&pg).await;
+    same(&answers(&pg).await, &want);
+    // A second gateway over the same database answers the same.
+    same(&answers(&pg_store(&db)).await, &want);
+}
+
+#[tokio::test]
+async fn two_gateways_writing_one_trace_at_once_make_one_trace_and_one_summary() {
+    let Some([db, db2]) = postgres("conformance_concurrent").await else {
+        return;
+    };
+    let (a, b) = (Arc::new(pg_store(&db)), Arc::new(pg_store(&db2)));
+    let p = Partition::default();
+    // Documents of traces 1..=8, each sent through both gateways in overlapping batches.
+    let docs: Vec<String> = (1..=8u32)
+        .flat_map(|t| {
+            (0..12u64).map(move |i| {
+                let parent = (i > 0).then_some(u64::from(t) * 100);
+                doc(
+                    t,
+                    u64::from(t) * 100 + i,
+                    &format!("s{}", i % 3),
+                    parent,
+                    Some(0.5),
+                )
+            })
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for (n, chunk) in docs.chunks(5).enumerate() {
+        let s: Arc<dyn TraceStore> = if n % 2 == 0 { a.clone() } else { b.clone() };
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            put(s.as_ref(), &Partition::default(), &chunk).await
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap().iter().all(Option::is_none));
+    }
+    let mem = MemStore::new(Limits::default(), Arc::new(Fixed));
+    put(&mem, &p, &docs).await;
+    let ids: Vec<TraceId> = (1..=8).map(id).collect();
+    for s in [a.as_ref() as &dyn TraceStore, b.as_ref(), &mem] {
+        let traces = s.get_traces(&p, &ids).await.unwrap();
+        assert_eq!(traces.len(), 8);
+        assert!(traces.iter().all(|t| t.docs.len() == 12));
+    }
+    assert_eq!(
+        summary_shapes(b.as_ref(), &p, &ids).await,
+        summary_shapes(&mem, &p, &ids).await
+    );
+    let graph = |g: crate::graph::Graph| {
+        let mut e: Vec<String> = g
+            .edges
+            .iter()
+            .map(|(k, v)| format!("{k:?} {}", v.total))
+            .collect();
+        e.sort();
+        e
+    };
+    let (lo, hi) = (1_699_999_000_000_000, 1_700_001_000_000_000);
+    assert_eq!(
+        graph(a.service_graph(&p, lo, hi).await.unwrap()),
+        graph(mem.service_graph(&p, lo, hi).await.unwrap())
+    );
+    // Housekeeping sums the appended contributions without changing the graph.
+    assert_eq!(a.sweep().await.unwrap(), 0);
+    assert_eq!(
+        graph(b.service_graph(&p, lo, hi).await.unwrap()),
+        graph(mem.service_graph(&p, lo, hi).await.unwrap())
+    );
+}
+
+#[tokio::test]
+async fn control_commands_through_one_gateway_are_read_through_another() {
+    use crate::control::Command;
+    let Some([db, db2]) = postgres("conformance_control").await else {
+        return;
+    };
+    let one = ControlStore::postgres(super::postgres::PgControl::new(db));
+    let two = ControlStore::postgres(super::postgres::PgControl::new(db2));
+    let p = Partition::default();
+    one.execute(
+        &p,
+        Command::PutPolicy {
+            name: "p".into(),
+            document: "{}".into(),
+            expected_revision: None,
+            at: 1.0,
+        },
+    )
+    .await
+    .unwrap();
+    two.execute(&p, Command::CountTelemetryRecords { n: 3 })
+        .await
+        .unwrap();
+    let seen = one
+        .read(&p, |c| (c.policies.contains_key("p"), c.telemetry_records))
+        .await
+        .unwrap();
+    assert_eq!(seen, (true, 3));
+    // Partitions stay apart.
+    assert_eq!(two.read(&other(), |c| c.policies.len()).await.unwrap(), 0);
 }

@@ -15,13 +15,16 @@
 //! - retention (`sweep`).
 //!
 //! Everything a backend persists is values (documents' texts, names, strings), never the
-//! interner's process-local handles: summaries are derived again from the documents on load. `memory` is the embedded store; `durable` puts it behind
-//! a write-ahead log.
+//! interner's process-local handles: summaries are derived again from the documents on load, or
+//! stored with their strings (`intern::portable`). `memory` is the embedded store; `durable`
+//! puts it behind a write-ahead log; `postgres` keeps everything in PostgreSQL for several
+//! stateless gateways.
 
 pub mod control;
 pub mod durable;
 pub mod log;
 pub mod memory;
+pub mod postgres;
 mod replay;
 
 use crate::model::segment::{Rejection, ValidDoc};

@@ -43,11 +43,15 @@ fn window(req: &Value) -> Result<(Micros, Micros), ApiError> {
 }
 
 /// The filter of the group a request names, if it names one other than `Default`.
-fn group_filter(st: &ApiState, part: &Partition, req: &Value) -> Result<Option<String>, ApiError> {
+async fn group_filter(
+    st: &ApiState,
+    part: &Partition,
+    req: &Value,
+) -> Result<Option<String>, ApiError> {
     if req["GroupName"].is_null() && req["GroupARN"].is_null() {
         return Ok(None);
     }
-    let g = groups::find(st, part, req)?;
+    let g = groups::find(st, part, req).await?;
     Ok(if g.name == DEFAULT_GROUP {
         None
     } else {
@@ -63,7 +67,7 @@ async fn matching(
     start: Micros,
     end: Micros,
 ) -> Result<Vec<Arc<TraceSummary>>, ApiError> {
-    let compiled = super::traces::compile_filter(st, part, filter)?;
+    let compiled = super::traces::compile_filter(st, part, filter).await?;
     let mut q = SummaryQuery {
         range: TimeRangeType::TraceId,
         start,
@@ -90,7 +94,7 @@ pub async fn get_service_graph(
     req: &Value,
 ) -> Result<String, ApiError> {
     let (start, end) = window(req)?;
-    let graph = match group_filter(st, part, req)? {
+    let graph = match group_filter(st, part, req).await? {
         None => st.store.service_graph(part, start, end).await?,
         Some(f) => {
             let mut g = Graph::default();
@@ -202,7 +206,7 @@ pub async fn get_time_series_service_statistics(
             "ForecastStatistics needs an id(...) or service(...) EntitySelectorExpression.",
         ));
     }
-    let minutes: Vec<(Micros, Stats)> = match group_filter(st, part, req)? {
+    let minutes: Vec<(Micros, Stats)> = match group_filter(st, part, req).await? {
         None => {
             st.store
                 .graph_series(part, start, end, &|g: &Graph| select(&entity, g))

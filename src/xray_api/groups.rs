@@ -37,7 +37,13 @@ fn default_group(part: &Partition) -> Group {
 }
 
 /// The group a request names, by GroupName or GroupARN (one of them).
-pub fn find(st: &ApiState, part: &Partition, req: &Value) -> Result<Group, ApiError> {
+pub async fn find(st: &ApiState, part: &Partition, req: &Value) -> Result<Group, ApiError> {
+    let groups = st.control.read(part, |c| c.groups.clone()).await?;
+    find_in(&groups, part, req)
+}
+
+/// The group a request names among the partition's `groups`.
+pub fn find_in(groups: &[Group], part: &Partition, req: &Value) -> Result<Group, ApiError> {
     let (name, arn) = (req["GroupName"].as_str(), req["GroupARN"].as_str());
     if name.is_some() && arn.is_some() {
         return Err(ApiError::invalid("Give GroupName or GroupARN, not both."));
@@ -45,13 +51,10 @@ pub fn find(st: &ApiState, part: &Partition, req: &Value) -> Result<Group, ApiEr
     if name == Some(DEFAULT_GROUP) || arn == Some(default_arn(part).as_str()) {
         return Ok(default_group(part));
     }
-    st.control
-        .with(part, |c| {
-            c.groups
-                .iter()
-                .find(|g| Some(g.name.as_str()) == name || Some(g.arn.as_str()) == arn)
-                .cloned()
-        })
+    groups
+        .iter()
+        .find(|g| Some(g.name.as_str()) == name || Some(g.arn.as_str()) == arn)
+        .cloned()
         .ok_or_else(|| {
             ApiError::invalid(format!(
                 "Group {} does not exist.",
@@ -61,7 +64,7 @@ pub fn find(st: &ApiState, part: &Partition, req: &Value) -> Result<Group, ApiEr
 }
 
 /// Checks a filter expression the way GetTraceSummaries would run it.
-fn check_filter(
+async fn check_filter(
     st: &ApiState,
     part: &Partition,
     f: Option<&str>,
@@ -69,7 +72,7 @@ fn check_filter(
     match f.map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => {
-            super::traces::compile_filter(st, part, text)?;
+            super::traces::compile_filter(st, part, text).await?;
             Ok(Some(text.to_owned()))
         }
     }
@@ -92,7 +95,7 @@ pub async fn create_group(
     req: &Value,
 ) -> Result<String, ApiError> {
     let name = req["GroupName"].as_str().unwrap_or("");
-    let filter = check_filter(st, part, req["FilterExpression"].as_str())?;
+    let filter = check_filter(st, part, req["FilterExpression"].as_str()).await?;
     let (i, n) = insights(&req["InsightsConfiguration"], (false, false))?;
     let tags = super::tags::tags_from(&req["Tags"])?;
     let arn = format!(
@@ -114,13 +117,13 @@ pub async fn create_group(
     }
 }
 
-pub fn get_group(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
-    Ok(json!({ "Group": group_json(&find(st, part, req)?) }).to_string())
+pub async fn get_group(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
+    Ok(json!({ "Group": group_json(&find(st, part, req).await?) }).to_string())
 }
 
-pub fn get_groups(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
+pub async fn get_groups(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
     let mut all = vec![default_group(part)];
-    all.extend(st.control.with(part, |c| c.groups.clone()));
+    all.extend(st.control.read(part, |c| c.groups.clone()).await?);
     Ok(json!({ "Groups": all.iter().map(group_json).collect::<Vec<_>>() }).to_string())
 }
 
@@ -129,12 +132,12 @@ pub async fn update_group(
     part: &Partition,
     req: &Value,
 ) -> Result<String, ApiError> {
-    let g = find(st, part, req)?;
+    let g = find(st, part, req).await?;
     if g.name == DEFAULT_GROUP {
         return Err(ApiError::invalid("The Default group cannot be changed."));
     }
     let filter = match req.get("FilterExpression") {
-        Some(Value::String(f)) => check_filter(st, part, Some(f))?,
+        Some(Value::String(f)) => check_filter(st, part, Some(f)).await?,
         _ => g.filter.clone(),
     };
     let (i, n) = insights(
@@ -158,7 +161,7 @@ pub async fn delete_group(
     part: &Partition,
     req: &Value,
 ) -> Result<String, ApiError> {
-    let g = find(st, part, req)?;
+    let g = find(st, part, req).await?;
     if g.name == DEFAULT_GROUP {
         return Err(ApiError::invalid("The Default group cannot be deleted."));
     }

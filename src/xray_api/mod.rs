@@ -59,10 +59,10 @@ impl ApiState {
         micros_to_secs(self.clock.now_micros())
     }
 
-    /// The filter expression of a group (empty for one without a filter), for `group.name` /
-    /// `group.arn` in filters.
+    /// The filter expression of a group among the partition's `groups` (empty for one
+    /// without a filter), for `group.name` / `group.arn` in filters.
     pub fn group_filter(
-        &self,
+        groups: &[crate::control::Group],
         part: &Partition,
         by: crate::query::ast::GroupBy,
         name: &str,
@@ -72,7 +72,7 @@ impl ApiState {
             GroupBy::Name => json!({ "GroupName": name }),
             GroupBy::Arn => json!({ "GroupARN": name }),
         };
-        groups::find(self, part, &req)
+        groups::find_in(groups, part, &req)
             .ok()
             .map(|g| g.filter.unwrap_or_default())
     }
@@ -313,13 +313,13 @@ async fn call(st: &ApiState, op: &Op, part: &Partition, body: &[u8]) -> Result<S
         O::PutTraceSegments => traces::put_trace_segments(st, part, body).await,
         O::BatchGetTraces => traces::batch_get_traces(st, part, req).await,
         O::GetTraceSummaries => traces::get_trace_summaries(st, part, req).await,
-        O::GetEncryptionConfig => settings::get_encryption_config(st, part),
+        O::GetEncryptionConfig => settings::get_encryption_config(st, part).await,
         O::PutEncryptionConfig => settings::put_encryption_config(st, part, req).await,
-        O::GetTraceSegmentDestination => settings::get_trace_segment_destination(st, part),
+        O::GetTraceSegmentDestination => settings::get_trace_segment_destination(st, part).await,
         O::UpdateTraceSegmentDestination => {
             settings::update_trace_segment_destination(st, part, req).await
         }
-        O::GetIndexingRules => settings::get_indexing_rules(st, part),
+        O::GetIndexingRules => settings::get_indexing_rules(st, part).await,
         O::UpdateIndexingRule => settings::update_indexing_rule(st, part, req).await,
         O::PutTelemetryRecords => settings::put_telemetry_records(st, part, req).await,
         O::GetInsightSummaries => settings::get_insight_summaries(req),
@@ -327,20 +327,22 @@ async fn call(st: &ApiState, op: &Op, part: &Partition, body: &[u8]) -> Result<S
         O::GetInsightImpactGraph => settings::get_insight_impact_graph(st, req),
         O::PutResourcePolicy => policies::put_resource_policy(st, part, req).await,
         O::DeleteResourcePolicy => policies::delete_resource_policy(st, part, req).await,
-        O::ListResourcePolicies => policies::list_resource_policies(st, part),
+        O::ListResourcePolicies => policies::list_resource_policies(st, part).await,
         O::StartTraceRetrieval => retrieval::start_trace_retrieval(st, part, req).await,
         O::ListRetrievedTraces => retrieval::list_retrieved_traces(st, part, req).await,
         O::CancelTraceRetrieval => retrieval::cancel_trace_retrieval(st, part, req).await,
         O::GetRetrievedTracesGraph => retrieval::get_retrieved_traces_graph(st, part, req).await,
         O::CreateSamplingRule => sampling::create_sampling_rule(st, part, req).await,
-        O::GetSamplingRules => sampling::get_sampling_rules(st, part),
+        O::GetSamplingRules => sampling::get_sampling_rules(st, part).await,
         O::UpdateSamplingRule => sampling::update_sampling_rule(st, part, req).await,
         O::DeleteSamplingRule => sampling::delete_sampling_rule(st, part, req).await,
-        O::GetSamplingTargets => sampling::get_sampling_targets(st, part, req),
-        O::GetSamplingStatisticSummaries => sampling::get_sampling_statistic_summaries(st, part),
+        O::GetSamplingTargets => sampling::get_sampling_targets(st, part, req).await,
+        O::GetSamplingStatisticSummaries => {
+            sampling::get_sampling_statistic_summaries(st, part).await
+        }
         O::CreateGroup => groups::create_group(st, part, req).await,
-        O::GetGroup => groups::get_group(st, part, req),
-        O::GetGroups => groups::get_groups(st, part),
+        O::GetGroup => groups::get_group(st, part, req).await,
+        O::GetGroups => groups::get_groups(st, part).await,
         O::UpdateGroup => groups::update_group(st, part, req).await,
         O::DeleteGroup => groups::delete_group(st, part, req).await,
         O::GetServiceGraph => graph::get_service_graph(st, part, req).await,
@@ -350,7 +352,7 @@ async fn call(st: &ApiState, op: &Op, part: &Partition, body: &[u8]) -> Result<S
         }
         O::TagResource => tags::tag_resource(st, part, req).await,
         O::UntagResource => tags::untag_resource(st, part, req).await,
-        O::ListTagsForResource => tags::list_tags_for_resource(st, part, req),
+        O::ListTagsForResource => tags::list_tags_for_resource(st, part, req).await,
     }
 }
 

@@ -76,9 +76,12 @@ pub async fn delete_resource_policy(
     Ok("{}".to_owned())
 }
 
-pub fn list_resource_policies(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
-    let list: Vec<Value> = st.control.with(part, |c| {
-        c.policies.iter().map(|(n, p)| policy_json(n, p)).collect()
-    });
+pub async fn list_resource_policies(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
+    let list: Vec<Value> = st
+        .control
+        .read(part, |c| {
+            c.policies.iter().map(|(n, p)| policy_json(n, p)).collect()
+        })
+        .await?;
     Ok(json!({ "ResourcePolicies": list }).to_string())
 }

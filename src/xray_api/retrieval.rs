@@ -64,7 +64,7 @@ pub async fn start_trace_retrieval(
 }
 
 /// A retrieval by token, with its status now.
-fn retrieval(
+async fn retrieval(
     st: &ApiState,
     part: &Partition,
     token: &str,
@@ -72,7 +72,8 @@ fn retrieval(
 ) -> Result<(Retrieval, &'static str), ApiError> {
     let r = st
         .control
-        .with(part, |c| c.retrievals.get(token).cloned())
+        .read(part, |c| c.retrievals.get(token).cloned())
+        .await?
         .ok_or_else(|| not_found(token))?;
     let s = status(&r, now);
     Ok((r, s))
@@ -96,7 +97,7 @@ pub async fn list_retrieved_traces(
     let rtoken = req["RetrievalToken"].as_str().unwrap_or("");
     let format = req["TraceFormat"].as_str().unwrap_or("XRAY");
     let now = st.now_secs();
-    let (r, status) = retrieval(st, part, rtoken, now)?;
+    let (r, status) = retrieval(st, part, rtoken, now).await?;
     let mut out = json!({"RetrievalStatus": status, "TraceFormat": format, "Traces": []});
     if status != "COMPLETE" {
         return Ok(out.to_string());
@@ -160,7 +161,7 @@ pub async fn get_retrieved_traces_graph(
 ) -> Result<String, ApiError> {
     let rtoken = req["RetrievalToken"].as_str().unwrap_or("");
     let now = st.now_secs();
-    let (r, status) = retrieval(st, part, rtoken, now)?;
+    let (r, status) = retrieval(st, part, rtoken, now).await?;
     if status != "COMPLETE" {
         return Ok(json!({"RetrievalStatus": status, "Services": []}).to_string());
     }

@@ -100,9 +100,12 @@ fn rule_answer(a: Applied) -> Result<String, ApiError> {
     }
 }
 
-pub fn get_sampling_rules(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
+pub async fn get_sampling_rules(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
     let prefix = arn_prefix(&part.region, &part.account);
-    let records = st.control.with(part, |c| c.sampling.rules.records(&prefix));
+    let records = st
+        .control
+        .read(part, |c| c.sampling.rules.records(&prefix))
+        .await?;
     // Every rule on one page: the Python SDK's poller makes one call and ignores NextToken.
     Ok(
         json!({ "SamplingRuleRecords": records.iter().map(record_json).collect::<Vec<_>>() })
@@ -159,7 +162,7 @@ fn unprocessed_json(u: &[crate::sampling::Unprocessed]) -> Vec<Value> {
         .collect()
 }
 
-pub fn get_sampling_targets(
+pub async fn get_sampling_targets(
     st: &ApiState,
     part: &Partition,
     req: &Value,
@@ -191,10 +194,13 @@ pub fn get_sampling_targets(
         })
         .collect();
     let now = st.now_secs();
-    let out = st.control.with(part, |c| {
-        let s = &mut c.sampling;
-        s.reservoirs.report(&s.rules, &reports, &boosts, now)
-    });
+    let out = st
+        .control
+        .update(part, |c| {
+            let s = &mut c.sampling;
+            s.reservoirs.report(&s.rules, &reports, &boosts, now)
+        })
+        .await?;
     let targets: Vec<Value> = out
         .targets
         .iter()
@@ -231,13 +237,14 @@ pub fn get_sampling_targets(
     Ok(Value::Object(body).to_string())
 }
 
-pub fn get_sampling_statistic_summaries(
+pub async fn get_sampling_statistic_summaries(
     st: &ApiState,
     part: &Partition,
 ) -> Result<String, ApiError> {
     let list = st
         .control
-        .with(part, |c| c.sampling.reservoirs.summaries(&c.sampling.rules));
+        .read(part, |c| c.sampling.reservoirs.summaries(&c.sampling.rules))
+        .await?;
     let list: Vec<Value> = list
         .iter()
         .map(|s| {

@@ -29,8 +29,8 @@ fn encryption_json(kind: &str, key_id: Option<&str>, status: &str) -> Value {
     json!({ "EncryptionConfig": c })
 }
 
-pub fn get_encryption_config(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
-    let e = st.control.with(part, |c| c.encryption.clone());
+pub async fn get_encryption_config(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
+    let e = st.control.read(part, |c| c.encryption.clone()).await?;
     Ok(encryption_json(&e.kind, e.key_id.as_deref(), "ACTIVE").to_string())
 }
 
@@ -53,8 +53,11 @@ pub async fn put_encryption_config(
     Ok(encryption_json(kind, key_id.as_deref(), "UPDATING").to_string())
 }
 
-pub fn get_trace_segment_destination(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
-    let d = st.control.with(part, |c| c.destination.clone());
+pub async fn get_trace_segment_destination(
+    st: &ApiState,
+    part: &Partition,
+) -> Result<String, ApiError> {
+    let d = st.control.read(part, |c| c.destination.clone()).await?;
     Ok(json!({"Destination": d.name, "Status": "ACTIVE"}).to_string())
 }
 
@@ -96,10 +99,13 @@ fn rule_json(r: &IndexingRule) -> Value {
     })
 }
 
-pub fn get_indexing_rules(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
-    let rules = st.control.with(part, |c| {
-        c.indexing_rules.iter().map(rule_json).collect::<Vec<_>>()
-    });
+pub async fn get_indexing_rules(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
+    let rules = st
+        .control
+        .read(part, |c| {
+            c.indexing_rules.iter().map(rule_json).collect::<Vec<_>>()
+        })
+        .await?;
     Ok(json!({ "IndexingRules": rules }).to_string())
 }
 

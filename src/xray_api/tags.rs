@@ -91,20 +91,22 @@ pub async fn untag_resource(
     Ok("{}".to_owned())
 }
 
-pub fn list_tags_for_resource(
+pub async fn list_tags_for_resource(
     st: &ApiState,
     part: &Partition,
     req: &Value,
 ) -> Result<String, ApiError> {
     let arn = req["ResourceARN"].as_str().unwrap_or("");
-    st.control.with(part, |c| {
-        let tags = c.tags.get(arn).ok_or_else(|| not_found(arn))?;
-        let list: Vec<Value> = tags
-            .iter()
-            .map(|(k, v)| json!({"Key": k, "Value": v}))
-            .collect();
-        Ok(json!({ "Tags": list }).to_string())
-    })
+    st.control
+        .read(part, |c| {
+            let tags = c.tags.get(arn).ok_or_else(|| not_found(arn))?;
+            let list: Vec<Value> = tags
+                .iter()
+                .map(|(k, v)| json!({"Key": k, "Value": v}))
+                .collect();
+            Ok(json!({ "Tags": list }).to_string())
+        })
+        .await?
 }
 
 #[cfg(test)]
@@ -125,9 +127,11 @@ mod tests {
         (st, part)
     }
 
-    fn tags(st: &ApiState, part: &Partition) -> Value {
+    async fn tags(st: &ApiState, part: &Partition) -> Value {
         serde_json::from_str(
-            &list_tags_for_resource(st, part, &json!({"ResourceARN": ARN})).unwrap(),
+            &list_tags_for_resource(st, part, &json!({"ResourceARN": ARN}))
+                .await
+                .unwrap(),
         )
         .unwrap()
     }
@@ -147,7 +151,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            tags(&st, &part)["Tags"],
+            tags(&st, &part).await["Tags"],
             json!([{"Key": "aws:created", "Value": "x"}, {"Key": "team", "Value": "b"}])
         );
         assert!(

@@ -208,7 +208,7 @@ pub async fn get_trace_summaries(
         }
     };
     let filter = req["FilterExpression"].as_str().unwrap_or("");
-    let compiled = compile_filter(st, part, filter)?;
+    let compiled = compile_filter(st, part, filter).await?;
     let strategy = &req["SamplingStrategy"];
     let sampling_on = req["Sampling"].as_bool().unwrap_or(strategy.is_object());
     let (mut scan_start, mut sample_rate) = (start, None);
@@ -305,7 +305,7 @@ pub async fn get_trace_summaries(
 }
 
 /// Parses, checks and compiles a filter expression; an empty one means "every trace".
-pub fn compile_filter(
+pub async fn compile_filter(
     st: &ApiState,
     part: &Partition,
     text: &str,
@@ -314,7 +314,8 @@ pub fn compile_filter(
         return Ok(None);
     }
     let expr = query::parse(text).map_err(query::FilterError::from)?;
-    let groups = |by, name: &str| st.group_filter(part, by, name);
+    let known = st.control.read(part, |c| c.groups.clone()).await?;
+    let groups = |by, name: &str| ApiState::group_filter(&known, part, by, name);
     let expr = query::resolve_groups(expr, &groups)?;
     let filter = query::compile(&expr)?;
     Ok(Some(Arc::new(filter)))
