@@ -19,7 +19,8 @@
 //! connections and reports segments stored per second; `put --single` makes every document a
 //! trace of its own (the front end, with its nested call), as X-Ray SDKs send. `fill` stores N one-segment traces spread
 //! over the last hour and reports resident memory per segment. `query` measures BatchGetTraces of
-//! 5 traces and the first GetTraceSummaries page over the last hour, reporting p50 and p99.
+//! 5 traces, the first GetTraceSummaries page over the last hour (with `--filter`, filtered) and
+//! GetServiceGraph of the last hour, reporting p50 and p99.
 //!
 //! Documents are made by patching fixed-width fields of a pre-escaped template, so the
 //! generator spends little of the shared CPU.
@@ -59,6 +60,9 @@ struct Args {
     /// `put`: every document its own trace, as the X-Ray SDKs send (one segment per request).
     #[arg(long)]
     single: bool,
+    /// `query`: the filter expression of the GetTraceSummaries measured.
+    #[arg(long)]
+    filter: Option<String>,
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -401,7 +405,7 @@ async fn query(a: &Args) {
     }
     assert!(ids.len() >= 5, "fill the gateway first");
     let deadline = Instant::now() + Duration::from_secs(a.seconds);
-    let (mut batch, mut summ) = (Vec::new(), Vec::new());
+    let (mut batch, mut summ, mut graph) = (Vec::new(), Vec::new(), Vec::new());
     let mut i = 0;
     while Instant::now() < deadline {
         let pick: Vec<&String> = (0..5).map(|k| &ids[(i * 5 + k) % ids.len()]).collect();
@@ -412,22 +416,37 @@ async fn query(a: &Args) {
         assert_eq!(status, 200);
         let v: serde_json::Value = serde_json::from_slice(&resp).expect("JSON");
         assert_eq!(v["Traces"].as_array().map_or(0, |t| t.len()), 5);
-        let body =
-            serde_json::json!({"StartTime": now - 3600.0, "EndTime": now + 60.0}).to_string();
+        let mut req = serde_json::json!({"StartTime": now - 3600.0, "EndTime": now + 60.0});
+        if let Some(f) = &a.filter {
+            req["FilterExpression"] = f.clone().into();
+        }
         let t = Instant::now();
-        let (status, resp) = post(&http, &a.url, "/TraceSummaries", Bytes::from(body)).await;
+        let (status, resp) = post(
+            &http,
+            &a.url,
+            "/TraceSummaries",
+            Bytes::from(req.to_string()),
+        )
+        .await;
         summ.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+        let window = serde_json::json!({"StartTime": now - 3600.0, "EndTime": now}).to_string();
+        let t = Instant::now();
+        let (status, _) = post(&http, &a.url, "/ServiceGraph", Bytes::from(window)).await;
+        graph.push(t.elapsed().as_secs_f64() * 1e3);
         assert_eq!(status, 200);
-        assert!(resp.len() > 100);
         i += 1;
     }
     let stored = health(&http, &a.url).await["store"].clone();
     println!(
-        "query over {stored}: BatchGetTraces(5) p50 {:.2} ms p99 {:.2} ms; GetTraceSummaries first page (1 h) p50 {:.2} ms p99 {:.2} ms; {} rounds",
+        "query over {stored}: BatchGetTraces(5) p50 {:.2} ms p99 {:.2} ms; GetTraceSummaries first page (1 h, filter {:?}) p50 {:.2} ms p99 {:.2} ms; GetServiceGraph (1 h) p50 {:.2} ms p99 {:.2} ms; {} rounds",
         percentile(&mut batch, 0.5),
         percentile(&mut batch, 0.99),
+        a.filter.as_deref().unwrap_or(""),
         percentile(&mut summ, 0.5),
         percentile(&mut summ, 0.99),
+        percentile(&mut graph, 0.5),
+        percentile(&mut graph, 0.99),
         i
     );
 }

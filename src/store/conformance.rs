@@ -462,3 +462,70 @@ async fn control_commands_through_one_gateway_are_read_through_another() {
     // Partitions stay apart.
     assert_eq!(two.read(&other(), |c| c.policies.len()).await.unwrap(), 0);
 }
+
+/// A consumer's segment whose span link points at `target_span` of `target_trace`.
+pub(super) fn linked(
+    trace: u32,
+    id: u64,
+    start: f64,
+    target_trace: u32,
+    target_span: u64,
+) -> String {
+    format!(
+        r#"{{"name":"consumer","id":"{id:016x}","trace_id":"{}","start_time":{start},"end_time":{end},"links":[{{"trace_id":"{}","id":"{target_span:016x}","attributes":{{"aws.xray.reserved.reference_type":"parent"}}}}]}}"#,
+        tid(trace),
+        tid(target_trace),
+        end = start + 0.5
+    )
+}
+
+pub(super) fn producer(trace: u32, id: u64, start: f64, sub: u64) -> String {
+    format!(
+        r#"{{"name":"producer","id":"{id:016x}","trace_id":"{}","start_time":{start},"end_time":{end},"subsegments":[{{"id":"{sub:016x}","name":"SQS","namespace":"aws","start_time":{start},"end_time":{end}}}]}}"#,
+        tid(trace),
+        end = start + 0.1
+    )
+}
+
+/// The span-link edges of the partition's graph: (from, to, events).
+pub(super) async fn link_edges(s: &dyn TraceStore, p: &Partition) -> Vec<(String, String, i64)> {
+    let g = s.service_graph(p, 0, 10_000_000_000).await.unwrap();
+    let name =
+        |sid| crate::model::intern::text(crate::model::intern::service_key(sid).name).to_string();
+    let mut out: Vec<_> = g
+        .links
+        .iter()
+        .map(|((a, b), st)| (name(*a), name(*b), st.total))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn span_links_resolve_across_gateways_in_either_arrival_order() {
+    let Some([db, db2]) = postgres("conformance_links").await else {
+        return;
+    };
+    let (a, b) = (pg_store(&db), pg_store(&db2));
+    let p = Partition::default();
+    // Producer through one gateway, then the consumer linking to it through the other.
+    put(&a, &p, &[producer(1, 1, 100.0, 0x11)]).await;
+    put(&b, &p, &[linked(2, 2, 103.0, 1, 0x11)]).await;
+    assert_eq!(
+        link_edges(&a, &p).await,
+        vec![("producer".into(), "consumer".into(), 1)]
+    );
+    // Consumer first: the link waits for its target; housekeeping resolves it once it came.
+    put(&a, &p, &[linked(4, 4, 203.0, 3, 0x33)]).await;
+    put(&b, &p, &[producer(3, 3, 200.0, 0x33)]).await;
+    assert_eq!(link_edges(&b, &p).await[0].2, 1);
+    b.sweep().await.unwrap();
+    assert_eq!(
+        link_edges(&a, &p).await,
+        vec![("producer".into(), "consumer".into(), 2)]
+    );
+    // A re-sent consumer does not count its link twice.
+    put(&b, &p, &[linked(4, 4, 203.0, 3, 0x33)]).await;
+    a.sweep().await.unwrap();
+    assert_eq!(link_edges(&a, &p).await[0].2, 2);
+}

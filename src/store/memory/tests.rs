@@ -1,5 +1,6 @@
 use super::*;
 use crate::model::segment::validate;
+use crate::store::conformance::{linked, producer};
 use crate::store::{SummaryQuery, TimeRangeType};
 use std::sync::atomic::AtomicI64;
 
@@ -462,34 +463,8 @@ async fn filtered_scans_match_brute_force(limits: Limits) {
     }
 }
 
-fn linked(trace: u32, id: u64, start: f64, target_trace: u32, target_span: u64) -> String {
-    format!(
-        r#"{{"name":"consumer","id":"{id:016x}","trace_id":"{}","start_time":{start},"end_time":{end},"links":[{{"trace_id":"{}","id":"{target_span:016x}","attributes":{{"aws.xray.reserved.reference_type":"parent"}}}}]}}"#,
-        tid(trace),
-        tid(target_trace),
-        end = start + 0.5
-    )
-}
-
-fn producer(trace: u32, id: u64, start: f64, sub: u64) -> String {
-    format!(
-        r#"{{"name":"producer","id":"{id:016x}","trace_id":"{}","start_time":{start},"end_time":{end},"subsegments":[{{"id":"{sub:016x}","name":"SQS","namespace":"aws","start_time":{start},"end_time":{end}}}]}}"#,
-        tid(trace),
-        end = start + 0.1
-    )
-}
-
 async fn link_edges(s: &MemStore) -> Vec<(String, String, i64)> {
-    let g = s.service_graph(&part(), 0, 10_000_000_000).await.unwrap();
-    let name =
-        |sid| crate::model::intern::text(crate::model::intern::service_key(sid).name).to_string();
-    let mut out: Vec<_> = g
-        .links
-        .iter()
-        .map(|((a, b), st)| (name(*a), name(*b), st.total))
-        .collect();
-    out.sort();
-    out
+    crate::store::conformance::link_edges(s, &part()).await
 }
 
 #[tokio::test]

@@ -231,29 +231,21 @@ impl PgStore {
         keys.sort_unstable();
         keys.dedup();
         let ids: Vec<Vec<u8>> = traces.iter().map(|(t, _)| t.0.to_vec()).collect();
-        // Sent together: the locks, in order, then what the traces hold and links that wait
-        // for them (PostgreSQL runs them in the order sent).
+        // Sent together: the locks, in order, then what the traces hold (PostgreSQL runs them
+        // in the order sent).
         let (by_keys, by_ids): (Params<1>, Params<2>) = ([&keys], [&pid, &ids]);
-        let lock = tx.query(
+        let lock = query_cached(
+            &tx,
             "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest($1::int8[]) k ORDER BY k) s",
             &by_keys,
         );
-        let held = tx.query(
+        let held = query_cached(
+            &tx,
             "SELECT trace_id, revision, raw_bytes, limit_exceeded, summary FROM xray_traces
              WHERE part = $1 AND trace_id = ANY($2)",
             &by_ids,
         );
-        let docs = tx.query(
-            "SELECT trace_id, seg_id, complete, body FROM xray_documents
-             WHERE part = $1 AND trace_id = ANY($2) ORDER BY trace_id, pos",
-            &by_ids,
-        );
-        let waiting = tx.query(
-            "SELECT target, span, source, start_us, bucket FROM xray_pending_links
-             WHERE part = $1 AND target = ANY($2)",
-            &by_ids,
-        );
-        let (_, held, docs, waiting) = futures_util::try_join!(lock, held, docs, waiting)?;
+        let (_, held) = futures_util::try_join!(lock, held)?;
         let mut loaded: FxHashMap<TraceId, Loaded> = FxHashMap::default();
         for r in held {
             loaded.insert(
@@ -267,6 +259,19 @@ impl PgStore {
                 },
             );
         }
+        // The documents of the traces held already (most batches bring only new traces).
+        let existing: Vec<Vec<u8>> = loaded.keys().map(|t| t.0.to_vec()).collect();
+        let docs = if existing.is_empty() {
+            Vec::new()
+        } else {
+            query_cached(
+                &tx,
+                "SELECT trace_id, seg_id, complete, body FROM xray_documents
+                 WHERE part = $1 AND trace_id = ANY($2) ORDER BY trace_id, pos",
+                &[&pid, &existing],
+            )
+            .await?
+        };
         for r in docs {
             if let Some(l) = loaded.get_mut(&trace_id(r.get(0))) {
                 l.docs.push(LoadedDoc {
@@ -283,25 +288,6 @@ impl PgStore {
             self.decide_trace(&mut w, *tid, loaded.get(tid), batch, idxs, results);
         }
         let mut resolved = Vec::new();
-        for r in &waiting {
-            let target = trace_id(r.get(0));
-            let Some(&i) = w.arrived.get(&target) else {
-                continue;
-            };
-            let Some(from) = intern::portable(|| postcard::from_bytes::<Sid>(r.get(2)).ok()) else {
-                continue;
-            };
-            let link = PendingLink {
-                target,
-                span: r.get::<_, i64>(1) as u64,
-                from,
-                start: r.get(3),
-                bucket: r.get(4),
-            };
-            if let Some((producer, at)) = w.summaries[i].span(link.span) {
-                resolved.push((link, producer, at));
-            }
-        }
         self.resolve_new_links(&tx, pid, &mut w, &mut resolved)
             .await?;
         for (l, producer, at) in resolved {
@@ -527,14 +513,6 @@ impl PgStore {
              SELECT $1, * FROM unnest($2::int8[], $3::bytea[])",
             &graph_rows,
         );
-        let arrived: Vec<Vec<u8>> = w.arrived.keys().map(|t| t.0.to_vec()).collect();
-        let arrived_rows: Params<2> = [&pid, &arrived];
-        let done_waiting = execute_rows(
-            tx,
-            arrived.len(),
-            "DELETE FROM xray_pending_links WHERE part = $1 AND target = ANY($2)",
-            &arrived_rows,
-        );
         let l_target: Vec<Vec<u8>> = w.links.iter().map(|l| l.target.0.to_vec()).collect();
         let l_span: Vec<i64> = w.links.iter().map(|l| l.span as i64).collect();
         let l_source: Vec<Vec<u8>> = w
@@ -552,7 +530,7 @@ impl PgStore {
              SELECT $1, * FROM unnest($2::bytea[], $3::int8[], $4::bytea[], $5::int8[], $6::int8[])",
             &link_rows,
         );
-        futures_util::try_join!(traces, docs, limited, graph, done_waiting, waiting)?;
+        futures_util::try_join!(traces, docs, limited, graph, waiting)?;
         Ok(())
     }
 
@@ -569,7 +547,9 @@ impl PgStore {
         };
         let c = self.db.client().await?;
         let keys: Vec<Vec<u8>> = ids.iter().map(|t| t.0.to_vec()).collect();
-        Ok(c.query(sql, &[&pid, &keys]).await.map_err(DbError::from)?)
+        Ok(query_cached(&c, sql, &[&pid, &keys])
+            .await
+            .map_err(DbError::from)?)
     }
 
     /// Retention and graph compaction, when this gateway holds housekeeping's lock.
@@ -631,6 +611,7 @@ impl PgStore {
             &[&cutoff],
         )
         .await?;
+        resolve_waiting_links(&tx).await?;
         compact_graph(&tx).await?;
         let stats = tx
             .query_one(
@@ -661,7 +642,16 @@ async fn execute_rows(
     if rows == 0 {
         return Ok(0);
     }
-    tx.execute(sql, params).await
+    tx.execute(&tx.prepare_cached(sql).await?, params).await
+}
+
+/// Runs one of the fixed statements, prepared once per connection.
+async fn query_cached(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    c.query(&c.prepare_cached(sql).await?, params).await
 }
 
 async fn insert_graphs(
@@ -683,6 +673,56 @@ async fn insert_graphs(
             "INSERT INTO xray_graph (part, minute, graph)
              SELECT * FROM unnest($1::int4[], $2::int8[], $3::bytea[])",
             &[&parts, &minutes, &bytes],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Turns the links whose target trace has arrived since into link edges. Writes resolve the
+/// links they bring against what is stored; a link whose target arrives later is resolved
+/// here, so that writes never look for links waiting on their traces. One whose span is not
+/// (yet) in its target trace waits on.
+async fn resolve_waiting_links(tx: &deadpool_postgres::Transaction<'_>) -> Result<(), DbError> {
+    let rows = tx
+        .query(
+            "DELETE FROM xray_pending_links p USING xray_traces t
+             WHERE p.part = t.part AND p.target = t.trace_id
+             RETURNING p.part, p.target, p.span, p.source, p.start_us, p.bucket, t.summary",
+            &[],
+        )
+        .await?;
+    let mut edges: FxHashMap<(i32, i64), Graph> = FxHashMap::default();
+    let mut still = Vec::new();
+    for r in &rows {
+        let Some(from) = intern::portable(|| postcard::from_bytes::<Sid>(r.get(3)).ok()) else {
+            continue;
+        };
+        let (part, span, start, bucket): (i32, i64, i64, i64) =
+            (r.get(0), r.get(2), r.get(4), r.get(5));
+        match decode_summary(r.get(6)).and_then(|s| s.span(span as u64)) {
+            Some((producer, at)) => edges.entry((part, bucket)).or_default().add_link(
+                producer,
+                from,
+                (start - at) as f64 / 1e6,
+                start,
+            ),
+            None => still.push(r),
+        }
+    }
+    insert_graphs(tx, edges).await?;
+    for r in still {
+        tx.execute(
+            "INSERT INTO xray_pending_links (part, target, span, source, start_us, bucket)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &r.get::<_, i32>(0),
+                &r.get::<_, Vec<u8>>(1),
+                &r.get::<_, i64>(2),
+                &r.get::<_, Vec<u8>>(3),
+                &r.get::<_, i64>(4),
+                &r.get::<_, i64>(5),
+            ],
         )
         .await?;
     }
@@ -773,12 +813,14 @@ impl TraceStore for PgStore {
         let c = self.db.client().await?;
         let keys: Vec<Vec<u8>> = ids.iter().map(|t| t.0.to_vec()).collect();
         let by_ids: Params<2> = [&pid, &keys];
-        let heads = c.query(
+        let heads = query_cached(
+            &c,
             "SELECT trace_id, start_us, last_us, limit_exceeded FROM xray_traces
              WHERE part = $1 AND trace_id = ANY($2)",
             &by_ids,
         );
-        let docs = c.query(
+        let docs = query_cached(
+            &c,
             "SELECT trace_id, seg_id, is_segment, parent_id, body FROM xray_documents
              WHERE part = $1 AND trace_id = ANY($2) ORDER BY trace_id, pos",
             &by_ids,
