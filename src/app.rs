@@ -144,6 +144,22 @@ pub async fn run(
                 .set(rec.bytes_total.load(Relaxed) as i64);
         }));
     }
+    if let Some(db) = &backend.db {
+        let db = db.clone();
+        on_scrape.push(Box::new(move || {
+            let (open, idle, max, waiting) = db.pool_status();
+            let pool = &crate::metrics::METRICS.postgres_pool;
+            for (state, n) in [
+                ("open", open),
+                ("idle", idle),
+                ("max", max),
+                ("waiting", waiting),
+            ] {
+                pool.get_or_create(&crate::metrics::StateLabel { state })
+                    .set(n as i64);
+            }
+        }));
+    }
     let state = Arc::new(ApiState {
         store: store.clone(),
         auth: auth.clone(),
@@ -333,6 +349,8 @@ struct Backend {
     durable: Option<(Arc<DurableStore>, Replay)>,
     /// Whether other gateways share the store (PostgreSQL).
     shared: bool,
+    /// The PostgreSQL connection pool, when it is the store.
+    db: Option<Arc<Db>>,
 }
 
 /// How long a starting gateway waits for PostgreSQL to accept connections.
@@ -362,9 +380,10 @@ async fn open_store(
                 limits.retention_micros,
                 limits.max_trace_bytes,
             )),
-            control: Arc::new(ControlStore::postgres(PgControl::new(db))),
+            control: Arc::new(ControlStore::postgres(PgControl::new(db.clone()))),
             durable: None,
             shared: true,
+            db: Some(db),
         });
     }
     let Some(dir) = config.data_dir()? else {
@@ -373,6 +392,7 @@ async fn open_store(
             control: Arc::default(),
             durable: None,
             shared: false,
+            db: None,
         });
     };
     let opts = log::Options {
@@ -402,6 +422,7 @@ async fn open_store(
         control,
         durable: Some((durable, replay)),
         shared: false,
+        db: None,
     })
 }
 

@@ -63,6 +63,11 @@ pub struct CauseLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -90,6 +95,7 @@ pub struct Metrics {
     pub replay_total_bytes: Gauge,
     pub sampling_clients: Gauge,
     pub throttled: Family<OperationLabel, Counter>,
+    pub postgres_pool: Family<StateLabel, Gauge>,
     /// Limit evictions the store has reported so far, to turn its running total into
     /// counter increments.
     evicted_seen: AtomicU64,
@@ -115,6 +121,7 @@ impl Metrics {
             replay_total_bytes: Gauge::default(),
             sampling_clients: Gauge::default(),
             throttled: Family::default(),
+            postgres_pool: Family::default(),
             evicted_seen: AtomicU64::new(0),
             registry: Registry::default(),
         };
@@ -188,6 +195,11 @@ impl Metrics {
             "sampling_clients",
             "Sampling clients (GetSamplingTargets ClientIDs) currently sharing reservoirs",
             m.sampling_clients.clone(),
+        );
+        r.register(
+            "postgres_pool_connections",
+            "PostgreSQL connections by state (open, idle, max) and requests waiting for one (waiting)",
+            m.postgres_pool.clone(),
         );
         r.register(
             "throttled_requests",

@@ -74,6 +74,9 @@ def test_put_through_one_gateway_is_read_through_the_other(fresh_gateway, databa
     graph = xb.get_service_graph(StartTime=time.time() - 600, EndTime=time.time() + 60)["Services"]
     names = {(n["Name"], n.get("Type")) for n in graph}
     assert ("orders", "AWS::DynamoDB::Table") in names and ("front", None) in names
+    with urllib.request.urlopen(b.url + "/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    assert 'xray_gateway_postgres_pool_connections{state="max"} 16' in metrics
 
 
 def test_otlp_through_one_and_the_sdk_daemon_through_the_other_are_one_trace(fresh_gateway, database):
@@ -146,6 +149,17 @@ def test_groups_and_sampling_rules_are_one_control_plane(fresh_gateway, database
     assert report(xa, ids[0])["FixedRate"] == 0.125
 
 
+def otlp_export(g):
+    """An OTLP/HTTP JSON export of one span to `g`."""
+    now = time.time_ns()
+    span = {"traceId": secrets.token_hex(16), "spanId": secrets.token_hex(8), "name": "GET /x", "kind": 2,
+            "startTimeUnixNano": str(now - 1_000_000), "endTimeUnixNano": str(now)}
+    body = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "otlp-svc"}}]},
+                               "scopeSpans": [{"scope": {"name": "t"}, "spans": [span]}]}]}
+    return urllib.request.Request(f"http://{g.otlp['http']}/v1/traces", data=json.dumps(body).encode(),
+                                  headers={"Content-Type": "application/json"})
+
+
 def pg(cmd):
     subprocess.run([os.path.join(ROOT, "scripts", "pg"), cmd, PG_DIR], check=True)
 
@@ -182,12 +196,9 @@ def test_postgres_restarting_under_load_acknowledges_nothing_and_loses_nothing(f
         with pytest.raises(botocore.exceptions.ClientError) as e:
             client(b).batch_get_traces(TraceIds=[acked[0]])
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
-        req = urllib.request.Request(f"http://{a.otlp['http']}/v1/traces", data=b'{"resourceSpans":[]}',
-                                     headers={"Content-Type": "application/json"})
-        try:
-            urllib.request.urlopen(req, timeout=10)
-        except urllib.error.HTTPError as err:
-            assert err.code == 503
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(otlp_export(a), timeout=10)
+        assert err.value.code == 503
         time.sleep(1.0)
         assert len(acked) - during <= 2, "nothing is acknowledged while PostgreSQL is down"
     finally:
@@ -206,23 +217,41 @@ def test_postgres_restarting_under_load_acknowledges_nothing_and_loses_nothing(f
     assert found == set(acked), f"{len(set(acked) - found)} acknowledged traces missing"
 
 
-def test_both_gateways_killed_and_restarted_keep_everything(fresh_gateway, database):
+def test_both_gateways_killed_under_load_and_restarted_keep_everything(fresh_gateway, database):
     a, b = two(fresh_gateway, database)
     xa, xb = a.client(), b.client()
-    ids = [new_trace_id() for _ in range(40)]
-    for i, tid in enumerate(ids):
-        assert put((xa, xb)[i % 2], segment(tid, f"svc{i % 3}")) == []
     xa.create_group(GroupName="kept", FilterExpression='service("svc1")')
     xb.create_sampling_rule(SamplingRule=rule("kept-rule", 3))
+    acked, stop = [], threading.Event()
+
+    def writer(g, n):
+        x = client(g)
+        while not stop.is_set():
+            tid = new_trace_id()
+            try:
+                r = x.put_trace_segments(TraceSegmentDocuments=[json.dumps(segment(tid, f"svc{n}"))])
+                if r["UnprocessedTraceSegments"] == []:
+                    acked.append(tid)
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+                pass  # the gateway died under the request: nothing was acknowledged
+
+    threads = [threading.Thread(target=writer, args=(g, n)) for n, g in enumerate((a, b, a, b))]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
     a.kill()
     b.kill()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(acked) > 50
     c, d = two(fresh_gateway, database)
     for g in (c, d):
         x = g.client()
         found = set()
-        for i in range(0, len(ids), 5):
-            found |= {t["Id"] for t in x.batch_get_traces(TraceIds=ids[i:i + 5])["Traces"]}
-        assert found == set(ids)
-        assert len(summaries(x, ids)) == 40
+        for i in range(0, len(acked), 5):
+            found |= {t["Id"] for t in x.batch_get_traces(TraceIds=acked[i:i + 5])["Traces"]}
+        assert found == set(acked), f"{len(set(acked) - found)} acknowledged traces missing"
+        assert set(acked) <= {s["Id"] for s in summaries(x)}
         assert "kept" in [g["GroupName"] for g in x.get_groups()["Groups"]]
         assert "kept-rule" in [r["SamplingRule"]["RuleName"] for r in x.get_sampling_rules()["SamplingRuleRecords"]]

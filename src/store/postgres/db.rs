@@ -138,6 +138,12 @@ impl Db {
         Ok(schema::migrate(&mut c).await?)
     }
 
+    /// The pool's connections: (open, idle, max, requests waiting).
+    pub fn pool_status(&self) -> (usize, usize, usize, usize) {
+        let s = self.pool.status();
+        (s.size, s.available, s.max_size, s.waiting)
+    }
+
     pub async fn client(&self) -> Result<Object, DbError> {
         Ok(self.pool.get().await?)
     }
