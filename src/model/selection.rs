@@ -42,6 +42,11 @@ pub trait TraceFilter: Send + Sync {
     fn needs_detail(&self) -> bool {
         true
     }
+    /// Whether evaluation needs more than `TraceSummary::decode_head` reads (segment and edge
+    /// rows, root causes).
+    fn needs_whole(&self) -> bool {
+        true
+    }
 }
 
 /// A stable hash of an annotation value; numbers hash by value (`1` and `1.0` alike).

@@ -449,6 +449,16 @@ impl F {
         }
     }
 
+    fn needs_whole(&self) -> bool {
+        match self {
+            F::And(a, b) | F::Or(a, b) => a.needs_whole() || b.needs_whole(),
+            F::Not(a) => a.needs_whole(),
+            F::Service(_, block) => block.is_some(),
+            F::Edge(..) | F::RootCause(..) | F::RootCauseJson(_) => true,
+            F::Bool(..) | F::Num(..) | F::Str(..) | F::Annotation(..) => false,
+        }
+    }
+
     fn needs_detail(&self) -> bool {
         match self {
             F::And(a, b) | F::Or(a, b) => a.needs_detail() || b.needs_detail(),
@@ -508,6 +518,10 @@ impl TraceFilter for Filter {
 
     fn needs_detail(&self) -> bool {
         self.f.needs_detail()
+    }
+
+    fn needs_whole(&self) -> bool {
+        self.f.needs_whole()
     }
 }
 

@@ -124,6 +124,15 @@ impl TraceEntry {
         self.summary_text(summaries).read(unpacker)
     }
 
+    /// The summary up to what most filters need (`TraceSummary::decode_head`).
+    fn head(&self, summaries: &Blocks, unpacker: &mut Unpacker) -> TraceSummary {
+        let text = self.summary_text(summaries);
+        text.text
+            .as_ref()
+            .and_then(|t| TraceSummary::decode_head(unpacker.bytes(t)))
+            .unwrap_or_else(|| TraceSummary::from_hot(&self.hot))
+    }
+
     /// What `full` reads, taken under the lock to be unpacked and decoded after it.
     fn summary_text(&self, summaries: &Blocks) -> SummaryText {
         SummaryText {

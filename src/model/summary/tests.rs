@@ -185,3 +185,26 @@ fn rendering_matches_the_wire_shape() {
         "front"
     );
 }
+
+#[test]
+fn the_head_decodes_the_leading_fields_and_leaves_the_rows_empty() {
+    let s = summarise(&[seg(
+        "1000000000000001",
+        "front",
+        1.0,
+        2.0,
+        r#","fault":true,"user":"ann","http":{"request":{"url":"http://x/items/42","user_agent":"curl"},"response":{"status":500}},"annotations":{"region":"eu","n":3},"aws":{"ec2":{"instance_id":"i-1","availability_zone":"eu-1a"}},"subsegments":[{"id":"1000000000000002","name":"db","namespace":"remote","start_time":1.1,"end_time":1.9,"fault":true}]"#,
+    )]);
+    assert!(!s.rows.is_empty() && !s.edges.is_empty() && s.root_causes.is_some());
+    let head = TraceSummary::decode_head(&s.encode()).unwrap();
+    let want = TraceSummary {
+        root_causes: None,
+        rows: Box::default(),
+        edges: Box::default(),
+        spans: Box::default(),
+        links: Box::default(),
+        ..s.clone()
+    };
+    assert_eq!(head, want);
+    assert_eq!(TraceSummary::decode(&s.encode()).unwrap(), s);
+}

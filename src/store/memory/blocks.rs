@@ -116,10 +116,17 @@ pub(super) enum Text {
     },
 }
 
-/// Unpacks texts, keeping the last block it unpacked.
+/// Blocks an unpacker keeps unpacked. Readers go in time order, and texts of one time are
+/// spread over the few blocks that were open while they arrived (concurrent writers run ahead
+/// of each other, late documents come): keeping only the last block unpacked again and again
+/// the same handful, which made zstd most of the cost of a filter that reads summaries.
+const UNPACKED_BLOCKS: usize = 8;
+
+/// Unpacks texts, keeping the blocks it unpacked last.
 #[derive(Default)]
 pub(super) struct Unpacker {
-    last: Option<(Arc<Sealed>, Vec<u8>)>,
+    /// Most recently used last.
+    recent: Vec<(Arc<Sealed>, Vec<u8>)>,
 }
 
 impl Unpacker {
@@ -127,14 +134,19 @@ impl Unpacker {
         match text {
             Text::Plain(b) => b,
             Text::Packed { block, offset, len } => {
-                if !self
-                    .last
-                    .as_ref()
-                    .is_some_and(|(b, _)| Arc::ptr_eq(b, block))
-                {
-                    self.last = Some((block.clone(), block.unpack()));
+                match self.recent.iter().position(|(b, _)| Arc::ptr_eq(b, block)) {
+                    Some(i) => {
+                        let hit = self.recent.remove(i);
+                        self.recent.push(hit);
+                    }
+                    None => {
+                        if self.recent.len() >= UNPACKED_BLOCKS {
+                            self.recent.remove(0);
+                        }
+                        self.recent.push((block.clone(), block.unpack()));
+                    }
                 }
-                let raw = &self.last.as_ref().expect("just set").1;
+                let raw = &self.recent.last().expect("just used").1;
                 raw.get(*offset as usize..(*offset + *len) as usize)
                     .unwrap_or_default()
             }

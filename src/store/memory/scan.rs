@@ -81,6 +81,7 @@ fn scan_shard(shard: &Shard, pid: u16, q: &SummaryQuery, budget: usize) -> Shard
         .sample_rate
         .map(|rate| (rate.clamp(0.0, 1.0) * u64::MAX as f64) as u64);
     let detail = q.filter.as_ref().is_some_and(|f| f.needs_detail());
+    let whole = q.filter.as_ref().is_some_and(|f| f.needs_whole());
     // Summaries are read in time order, which is roughly the order of their blocks.
     let unpacker = std::cell::RefCell::new(Unpacker::default());
     let key_of = |e: &TraceEntry| match q.range {
@@ -95,7 +96,8 @@ fn scan_shard(shard: &Shard, pid: u16, q: &SummaryQuery, budget: usize) -> Shard
         let sampled = threshold.is_none_or(|t| tid.mix64() <= t);
         let passes = || match &q.filter {
             None => true,
-            Some(f) if detail => f.matches(&e.full(&shard.summaries, &mut unpacker.borrow_mut())),
+            Some(f) if whole => f.matches(&e.full(&shard.summaries, &mut unpacker.borrow_mut())),
+            Some(f) if detail => f.matches(&e.head(&shard.summaries, &mut unpacker.borrow_mut())),
             Some(f) => f.matches(&TraceSummary::from_hot(&e.hot)),
         };
         if sampled && passes() {
@@ -151,6 +153,35 @@ fn scan_shard(shard: &Shard, pid: u16, q: &SummaryQuery, budget: usize) -> Shard
     r
 }
 
+/// Scans every shard; a filtered scan, which may read many summaries, runs on every core.
+fn scan_shards(
+    shards: &[Mutex<Shard>],
+    pid: u16,
+    q: &SummaryQuery,
+    budget: usize,
+) -> Vec<ShardResult> {
+    let one = |group: &[Mutex<Shard>]| -> Vec<ShardResult> {
+        group
+            .iter()
+            .map(|shard| scan_shard(&shard.lock(), pid, q, budget))
+            .collect()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if q.filter.is_none() || cores < 2 {
+        return one(shards);
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = shards
+            .chunks(shards.len().div_ceil(cores))
+            .map(|group| scope.spawn(move || one(group)))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 pub(super) fn scan(
     shards: &[Mutex<Shard>],
     pid: u16,
@@ -160,8 +191,7 @@ pub(super) fn scan(
     let mut matches = Vec::new();
     let mut scanned = Vec::new();
     let mut frontier: Option<Pos> = None;
-    for shard in shards {
-        let r = scan_shard(&shard.lock(), pid, q, budget);
+    for r in scan_shards(shards, pid, q, budget) {
         matches.extend(r.matches);
         scanned.extend(r.scanned);
         if let Some(s) = r.stopped_at {

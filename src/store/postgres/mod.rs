@@ -114,6 +114,10 @@ fn decode_summary(b: &[u8]) -> Option<TraceSummary> {
     intern::portable(|| TraceSummary::decode(b))
 }
 
+fn decode_head(b: &[u8]) -> Option<TraceSummary> {
+    intern::portable(|| TraceSummary::decode_head(b))
+}
+
 fn encode_graph(g: &Graph) -> Vec<u8> {
     intern::portable(|| postcard::to_allocvec(g).unwrap_or_default())
 }

@@ -5,7 +5,7 @@
 //! then, like X-Ray, says how far back it got.
 
 use super::db::{Db, DbError};
-use super::{decode_summary, term_hash, trace_id};
+use super::{decode_head, decode_summary, term_hash, trace_id};
 use crate::model::Micros;
 use crate::model::selection::Plan;
 use crate::store::{Cursor, SummaryItem, SummaryPage, SummaryQuery, TimeRangeType};
@@ -97,12 +97,21 @@ pub async fn scan(db: &Db, pid: i32, q: &SummaryQuery) -> Result<SummaryPage, Db
             if threshold.is_some_and(|t| tid.mix64() > t) {
                 continue;
             }
-            let Some(summary) = decode_summary(r.get(3)) else {
+            let bytes: &[u8] = r.get(3);
+            if let Some(f) = &q.filter {
+                // Most filters need only the summary's head, which is far cheaper to read.
+                let passes = if f.needs_whole() {
+                    decode_summary(bytes).is_some_and(|s| f.matches(&s))
+                } else {
+                    decode_head(bytes).is_some_and(|s| f.matches(&s))
+                };
+                if !passes {
+                    continue;
+                }
+            }
+            let Some(summary) = decode_summary(bytes) else {
                 continue;
             };
-            if q.filter.as_ref().is_some_and(|f| !f.matches(&summary)) {
-                continue;
-            }
             page.items.push(SummaryItem {
                 trace_id: tid,
                 key: k,
