@@ -4,6 +4,7 @@
 //! cargo run --release --example loadgen -- put   --url http://127.0.0.1:4566 --clients 4 --seconds 10
 //! cargo run --release --example loadgen -- put --single --url http://127.0.0.1:4566 --clients 4
 //! cargo run --release --example loadgen -- fill  --url http://127.0.0.1:4566 --traces 1000000
+//! cargo run --release --example loadgen -- fill --realistic --url http://127.0.0.1:4566 --traces 300000
 //! cargo run --release --example loadgen -- query --url http://127.0.0.1:4566 --seconds 10
 //! cargo run --release --example loadgen -- udp --daemon 127.0.0.1:2000 --rate 25000 --seconds 10
 //! cargo run --release --example loadgen -- targets --url http://127.0.0.1:4566 --seconds 10
@@ -60,6 +61,11 @@ struct Args {
     /// `put`: every document its own trace, as the X-Ray SDKs send (one segment per request).
     #[arg(long)]
     single: bool,
+    /// `fill` and `put`: documents with the entropy of real traffic (unique URLs, users and
+    /// request IDs, random annotation values, a dozen metadata keys, an exception stack on
+    /// one in ten, ~900 bytes), one per trace, instead of a few repeated templates.
+    #[arg(long)]
+    realistic: bool,
     /// `query`: the filter expression of the GetTraceSummaries measured.
     #[arg(long)]
     filter: Option<String>,
@@ -201,6 +207,93 @@ impl Gen {
         z ^ (z >> 31)
     }
 
+    /// A PutTraceSegments body of `docs` realistic documents, each its own trace (see
+    /// `Args::realistic`).
+    fn realistic_body(&mut self, docs: usize, start_micros: impl Fn(u64) -> u64) -> Bytes {
+        const SERVICES: [&str; 6] = ["cart", "checkout", "catalog", "search", "users", "orders"];
+        const REGIONS: [&str; 8] = [
+            "us-east-1",
+            "us-west-2",
+            "eu-west-1",
+            "eu-central-1",
+            "ap-south-1",
+            "ap-northeast-1",
+            "sa-east-1",
+            "ca-central-1",
+        ];
+        let mut out = Vec::with_capacity(docs * 900);
+        out.extend_from_slice(b"{\"TraceSegmentDocuments\":[");
+        for i in 0..docs {
+            self.seq += 1;
+            let n = self.seq;
+            let r = |k: u64| self.mix(n * 16 + k);
+            let start = start_micros(n);
+            let end = start + 5_000 + r(1) % 400_000;
+            let (s, e) = (start as f64 / 1e6, end as f64 / 1e6);
+            let fault = r(2) % 10 == 0;
+            let status = if fault {
+                500
+            } else {
+                [200, 200, 200, 201, 404][(r(3) % 5) as usize]
+            };
+            let mut meta = String::new();
+            for k in 0..12 {
+                if k > 0 {
+                    meta.push(',');
+                }
+                meta.push_str(&format!(
+                    "\"k{k}\":\"{:x}\"",
+                    r(10 + k) >> (40 + r(30 + k) % 16)
+                ));
+            }
+            let cause = if fault {
+                format!(
+                    r#","fault":true,"cause":{{"exceptions":[{{"id":"{:016x}","type":"ProvisionedThroughputExceededException","message":"Rate exceeded for {:x}","stack":[{{"path":"app/db.py","line":{},"label":"get_item"}},{{"path":"app/cart.py","line":{},"label":"load_cart"}},{{"path":"app/handlers.py","line":{},"label":"handle"}}]}}]}}"#,
+                    r(4),
+                    r(5),
+                    r(6) % 900,
+                    r(7) % 900,
+                    r(8) % 900
+                )
+            } else {
+                String::new()
+            };
+            let doc = format!(
+                r#"{{"trace_id":"1-{:08x}-{:024x}","id":"{:016x}","name":"{}","start_time":{s:.6},"end_time":{e:.6},"origin":"AWS::EC2::Instance","http":{{"request":{{"method":"{}","url":"https://shop.example.com/api/items/{}/reviews?page={}&s={:x}","user_agent":"Mozilla/5.0 (X11; Linux x86_64) Chrome/{}.0.{}","client_ip":"10.{}.{}.{}"}},"response":{{"status":{status},"content_length":{}}}}},"user":"user-{}","annotations":{{"request_id":"{:016x}{:016x}","region":"{}","tenant":"t-{}","cart_value":{}.{:02}}},"metadata":{{"default":{{{meta}}}}},"subsegments":[{{"id":"{:016x}","name":"DynamoDB","namespace":"aws","start_time":{s:.6},"end_time":{e:.6},"aws":{{"operation":"GetItem","table_name":"carts","request_id":"{:016X}{:016X}"}}{cause}}}]}}"#,
+                start / 1_000_000,
+                (r(11) as u128) << 32 | (r(12) & 0xffff_ffff) as u128,
+                r(13) | 1,
+                SERVICES[(r(14) % 6) as usize],
+                if r(15) % 3 == 0 { "POST" } else { "GET" },
+                r(16) % 10_000_000,
+                r(17) % 40,
+                r(18) >> 32,
+                90 + r(19) % 40,
+                r(20) % 6000,
+                r(21) % 256,
+                r(22) % 256,
+                r(23) % 256,
+                r(24) % 100_000,
+                r(25) % 1_000_000,
+                r(26),
+                r(27),
+                REGIONS[(r(28) % 8) as usize],
+                r(29) % 10_000,
+                r(31) % 500,
+                r(32) % 100,
+                r(33) | 1,
+                r(34),
+                r(35),
+            );
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(serde_json::Value::from(doc).to_string().as_bytes());
+        }
+        out.extend_from_slice(b"]}");
+        Bytes::from(out)
+    }
+
     /// A 50-document PutTraceSegments body; `one_per_trace` uses only the front-end document.
     fn body(
         &mut self,
@@ -277,11 +370,16 @@ async fn put_load(a: &Args) {
     let mut tasks = Vec::new();
     for c in 0..a.clients {
         let (http, url, stored, single) = (http.clone(), a.url.clone(), stored.clone(), a.single);
+        let realistic = a.realistic;
         tasks.push(tokio::spawn(async move {
             let mut g = Gen::new(c as u64 * 0x1000_0000_0000 + now_micros());
             let base = now_micros() - 60_000_000;
             while Instant::now() < deadline {
-                let body = g.body(50, single, |n| base + n * 37);
+                let body = if realistic {
+                    g.realistic_body(50, |n| base + n * 37)
+                } else {
+                    g.body(50, single, |n| base + n * 37)
+                };
                 let (status, resp) = post(&http, &url, "/TraceSegments", body).await;
                 assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
                 let v: serde_json::Value = serde_json::from_slice(&resp).expect("JSON");
@@ -314,24 +412,30 @@ async fn fill(a: &Args) {
     let h0 = health(&http, &a.url).await;
     let rss0 = h0["rss_bytes"].as_u64().unwrap_or(0);
     let docs0 = h0["store"]["documents"].as_u64().unwrap_or(0);
+    let bytes0 = h0["store"]["bytes"].as_u64().unwrap_or(0);
     let per_client = a.traces / a.clients as u64;
     let hour = 3_600_000_000u64;
     let start = now_micros() - hour;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..a.clients as u64 {
-        let (http, url) = (http.clone(), a.url.clone());
+        let (http, url, realistic) = (http.clone(), a.url.clone(), a.realistic);
         tasks.push(tokio::spawn(async move {
             let mut g = Gen::new(c * 0x1000_0000_0000 + 7);
             let mut sent = 0;
             while sent < per_client {
                 let n = (per_client - sent).min(50) as usize;
                 // Spread starts evenly over the hour, interleaving the clients.
-                let body = g.body(n, true, |k| {
+                let at = |k: u64| {
                     start
                         + ((k - 1) * a_clients_u64() + c)
                             * (hour / (per_client * a_clients_u64())).max(1)
-                });
+                };
+                let body = if realistic {
+                    g.realistic_body(n, at)
+                } else {
+                    g.body(n, true, at)
+                };
                 let (status, _) = post(&http, &url, "/TraceSegments", body).await;
                 assert_eq!(status, 200);
                 sent += n as u64;
@@ -343,8 +447,13 @@ async fn fill(a: &Args) {
     }
     let h = health(&http, &a.url).await;
     let docs = h["store"]["documents"].as_u64().unwrap_or(0) - docs0;
+    let accounted = h["store"]["bytes"].as_u64().unwrap_or(0) - bytes0;
     let rss = h["rss_bytes"].as_u64().unwrap_or(0);
-    let sample = Gen::new(1).body(50, true, |_| now_micros());
+    let sample = if a.realistic {
+        Gen::new(1).realistic_body(50, |_| now_micros())
+    } else {
+        Gen::new(1).body(50, true, |_| now_micros())
+    };
     let parsed: serde_json::Value = serde_json::from_slice(&sample).expect("own body");
     let avg_doc = parsed["TraceSegmentDocuments"].as_array().map_or(0, |d| {
         d.iter()
@@ -354,11 +463,12 @@ async fn fill(a: &Args) {
     }) as f64
         / 50.0;
     println!(
-        "fill: {docs} one-segment traces of ~{avg_doc:.0}-byte documents in {:.1} s; resident {:.0} MiB, {:.0} bytes per stored segment (growth {:.0})",
+        "fill: {docs} one-segment traces of ~{avg_doc:.0}-byte documents in {:.1} s; resident {:.0} MiB, {:.0} bytes per stored segment (growth {:.0}, accounted {:.0})",
         started.elapsed().as_secs_f64(),
         rss as f64 / 1048576.0,
         rss as f64 / docs.max(1) as f64,
         (rss - rss0.min(rss)) as f64 / docs.max(1) as f64,
+        accounted as f64 / docs.max(1) as f64,
     );
 }
 

@@ -34,9 +34,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 const SHARDS: usize = 64;
-/// Memory a stored document and a trace take beyond their blocks' bytes (entries, indexes,
-/// allocator rounding), so that the accounted size follows resident memory; calibrated against
-/// resident memory with `examples/loadgen.rs fill` (one document per trace) and
+/// Memory a stored document and a trace take beyond their blocks' bytes and the inverted
+/// index (which counts its own, `Postings::held_bytes`): entries, time indexes, allocator
+/// rounding, so that the accounted size follows resident memory; calibrated against resident
+/// memory with `examples/loadgen.rs fill` and `fill --realistic` (one document per trace) and
 /// `examples/otlp_load.rs` (four per trace), rounded up.
 const DOC_OVERHEAD: u64 = 40;
 const TRACE_OVERHEAD: u64 = 384;
@@ -47,7 +48,8 @@ pub struct Limits {
     /// Traces not updated for this long are dropped (X-Ray keeps 30 days).
     pub retention_micros: Micros,
     pub max_traces: u64,
-    /// Accounted bytes: packed documents plus a fixed overhead per document and per trace.
+    /// Accounted bytes: packed documents and summaries, the inverted index, and a fixed
+    /// overhead per document and per trace.
     pub max_bytes: u64,
     /// X-Ray stops accepting segments for a trace past about 500 KB.
     pub max_trace_bytes: u64,
@@ -391,6 +393,7 @@ impl MemStore {
             return;
         };
         entry.docs.shrink_to_fit();
+        let index_before = postings.held_bytes() as i64;
         if is_new {
             entry.ordinal = postings.allocate(key);
         }
@@ -416,6 +419,7 @@ impl MemStore {
         }
         delta.arrived.push((pid, trace_id));
         postings.update(entry.ordinal, old_terms, new_terms);
+        delta.bytes += postings.held_bytes() as i64 - index_before;
         if let Some(old) = entry.summary {
             summaries.release(old, &mut held);
         }
@@ -465,7 +469,11 @@ impl MemStore {
             }
         }
         drop(graphs);
+        let index_before = shard.postings.held_bytes();
         shard.postings.release(e.ordinal, &terms);
+        let freed = index_before.saturating_sub(shard.postings.held_bytes());
+        self.bytes
+            .fetch_sub(freed.min(self.bytes.load(Relaxed)), Relaxed);
         let mut held = 0i64;
         for d in &e.docs {
             shard.blocks.release(d.text, &mut held);

@@ -1,16 +1,35 @@
-//! A shard's inverted index: each trace gets a shard-local ordinal, and each index term a
-//! bitmap of the ordinals of the traces that carry it.
+//! A shard's inverted index: each trace gets a shard-local ordinal, and each index term the
+//! ordinals of the traces that carry it.
+//!
+//! Most terms of real traffic belong to one trace alone (a request ID, a user, a price), so a
+//! term with one trace holds its ordinal inline; a bitmap, a few allocations of its own,
+//! is made only for the second. The index counts the bytes it holds, so that the store's
+//! memory bound includes it.
 
 use super::Key;
 use crate::model::selection::{Plan, Term};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 
+/// The traces of one term.
+enum Posting {
+    One(u32),
+    Many(RoaringBitmap),
+}
+
+/// What a bitmap holds beyond its map entry (its container list and first container), and
+/// what each further trace adds to it, about: roaring keeps 2 bytes per member of a sparse
+/// container, and containers are allocated with room to grow.
+const BITMAP_BYTES: i64 = 96;
+const MEMBER_BYTES: i64 = 3;
+
 #[derive(Default)]
 pub struct Postings {
     keys: Vec<Option<Key>>,
     free: Vec<u32>,
-    terms: FxHashMap<Term, RoaringBitmap>,
+    terms: FxHashMap<Term, Posting>,
+    /// Bytes of bitmaps held beyond the map's own table.
+    bitmap_bytes: i64,
 }
 
 impl Postings {
@@ -39,14 +58,44 @@ impl Postings {
         self.keys.get(ordinal as usize).copied().flatten()
     }
 
+    /// Bytes the index holds: its tables (at their capacity) and its bitmaps.
+    pub fn held_bytes(&self) -> u64 {
+        let table = self.terms.capacity() * (std::mem::size_of::<(Term, Posting)>() + 1)
+            + self.keys.capacity() * std::mem::size_of::<Option<Key>>()
+            + self.free.capacity() * 4;
+        table as u64 + self.bitmap_bytes.max(0) as u64
+    }
+
     /// Moves `ordinal` from the `old` terms to the `new` ones (both sorted).
     pub fn update(&mut self, ordinal: u32, old: &[Term], new: &[Term]) {
         for t in old.iter().filter(|t| new.binary_search(t).is_err()) {
             self.remove_term(ordinal, t);
         }
         for t in new.iter().filter(|t| old.binary_search(t).is_err()) {
-            // Not `try_push`: finding a bitmap container's maximum scans its words.
-            self.terms.entry(*t).or_default().insert(ordinal);
+            self.add_term(ordinal, *t);
+        }
+    }
+
+    fn add_term(&mut self, ordinal: u32, t: Term) {
+        use std::collections::hash_map::Entry;
+        match self.terms.entry(t) {
+            Entry::Vacant(v) => {
+                v.insert(Posting::One(ordinal));
+            }
+            Entry::Occupied(mut o) => match o.get_mut() {
+                Posting::One(first) if *first == ordinal => {}
+                Posting::One(first) => {
+                    let b: RoaringBitmap = [*first, ordinal].into_iter().collect();
+                    self.bitmap_bytes += BITMAP_BYTES + 2 * MEMBER_BYTES;
+                    *o.get_mut() = Posting::Many(b);
+                }
+                // Not `try_push`: finding a bitmap container's maximum scans its words.
+                Posting::Many(b) => {
+                    if b.insert(ordinal) {
+                        self.bitmap_bytes += MEMBER_BYTES;
+                    }
+                }
+            },
         }
     }
 
@@ -57,10 +106,23 @@ impl Postings {
     }
 
     fn remove_term(&mut self, ordinal: u32, t: &Term) {
-        if let Some(b) = self.terms.get_mut(t) {
-            b.remove(ordinal);
-            if b.is_empty() {
+        let Some(p) = self.terms.get_mut(t) else {
+            return;
+        };
+        match p {
+            Posting::One(o) if *o == ordinal => {
                 self.terms.remove(t);
+            }
+            Posting::One(_) => {}
+            Posting::Many(b) => {
+                if b.remove(ordinal) {
+                    self.bitmap_bytes -= MEMBER_BYTES;
+                }
+                if b.len() == 1 {
+                    let last = b.min().unwrap_or(ordinal);
+                    self.bitmap_bytes -= BITMAP_BYTES + MEMBER_BYTES;
+                    *p = Posting::One(last);
+                }
             }
         }
     }
@@ -69,7 +131,11 @@ impl Postings {
     pub fn candidates(&self, plan: &Plan) -> Option<RoaringBitmap> {
         match plan {
             Plan::All => None,
-            Plan::Term(t) => Some(self.terms.get(t).cloned().unwrap_or_default()),
+            Plan::Term(t) => Some(match self.terms.get(t) {
+                None => RoaringBitmap::new(),
+                Some(Posting::One(o)) => std::iter::once(*o).collect(),
+                Some(Posting::Many(b)) => b.clone(),
+            }),
             Plan::And(parts) => {
                 let mut acc: Option<RoaringBitmap> = None;
                 for p in parts {
@@ -90,5 +156,40 @@ impl Postings {
                 Some(acc)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TraceId;
+
+    fn key(n: u8) -> Key {
+        (0, TraceId([n; 16]))
+    }
+
+    fn members(p: &Postings, t: Term) -> Vec<u32> {
+        p.candidates(&Plan::Term(t)).unwrap().iter().collect()
+    }
+
+    #[test]
+    fn a_term_of_one_trace_holds_no_bitmap_until_a_second_trace_shares_it() {
+        let mut p = Postings::default();
+        let (shared, unique) = (Term::HttpStatus(200), Term::User(42));
+        let (a, b) = (p.allocate(key(1)), p.allocate(key(2)));
+        p.update(a, &[], &[shared, unique]);
+        assert_eq!(p.bitmap_bytes, 0);
+        p.update(b, &[], &[shared]);
+        assert!(p.bitmap_bytes > 0);
+        assert_eq!(members(&p, shared), vec![a, b]);
+        assert_eq!(members(&p, unique), vec![a]);
+        // Back to one trace: the bitmap goes again; with none, the term goes.
+        p.release(a, &[shared, unique]);
+        assert_eq!((p.bitmap_bytes, members(&p, shared)), (0, vec![b]));
+        assert!(members(&p, unique).is_empty());
+        assert!(!p.terms.contains_key(&unique));
+        let held = p.held_bytes();
+        p.update(b, &[shared], &[]);
+        assert!(p.terms.is_empty() && p.held_bytes() <= held);
     }
 }
