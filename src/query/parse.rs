@@ -180,187 +180,31 @@ impl Parser {
         r.map_err(|m| Error::new(at, m))
     }
 
+    /// A condition that starts with the keyword `word` (token `t`): each kind in its step.
     fn keyword(&mut self, word: &str, t: &Token) -> Result<Expr, Error> {
         let lower = word.to_ascii_lowercase();
         if let Some(kw) = BoolKw::from_word(&lower) {
-            self.check(check::bool_kw(kw, self.scope), t.pos)?;
-            let value = match self.peek().map(|x| &x.tok) {
-                Some(Tok::Eq | Tok::Ne) => {
-                    let op = self.next().expect("peeked");
-                    let v = self.boolean(&op)?;
-                    if op.tok == Tok::Eq { v } else { !v }
-                }
-                _ => true,
-            };
-            return Ok(Expr::Bool { kw, value });
+            return self.bool_condition(kw, t);
         }
         if let Some(kw) = NumKw::from_word(&lower) {
-            self.check(check::num_kw(kw, self.scope), t.pos)?;
-            let op = self.operator(word, false)?;
-            let value = self.number(&op)?;
-            return Ok(Expr::Num {
-                kw,
-                op: op.0,
-                value,
-            });
+            return self.num_condition(kw, word, t);
         }
         if let Some(kw) = StrKw::from_word(&lower) {
-            self.check(check::str_kw(kw, self.scope), t.pos)?;
-            if !self.at_operator() {
-                return Ok(Expr::Str { kw, test: None });
-            }
-            let op = self.operator(word, true)?;
-            if op.0.is_ordering() {
-                return Err(Error::new(
-                    op.1,
-                    format!(
-                        "'{}' does not apply to '{}'; use =, !=, CONTAINS, BEGINSWITH or ENDSWITH",
-                        op.0.text(),
-                        kw.text()
-                    ),
-                ));
-            }
-            let value = self.string_value(&op)?;
-            return Ok(Expr::Str {
-                kw,
-                test: Some((op.0, value)),
-            });
+            return self.str_condition(kw, word, t);
         }
-        if let Some(key) = lower
-            .strip_prefix("annotation.")
-            .map(|_| word["annotation.".len()..].to_owned())
-        {
+        if lower.starts_with("annotation.") {
             self.check(check::trace_only("annotation", self.scope), t.pos)?;
-            return self.annotation(key);
+            return self.annotation(word["annotation.".len()..].to_owned());
         }
         match lower.as_str() {
             "annotation" if matches!(self.peek().map(|x| &x.tok), Some(Tok::LBracket)) => {
-                self.check(check::trace_only("annotation", self.scope), t.pos)?;
-                self.next();
-                let key = match self.next() {
-                    Some(Token {
-                        tok: Tok::Str(s) | Tok::Word(s),
-                        ..
-                    }) => s,
-                    _ => {
-                        return Err(Error::new(
-                            self.here(),
-                            "expected an annotation key after '['",
-                        ));
-                    }
-                };
-                self.expect(Tok::RBracket, "after the annotation key")?;
-                self.annotation(key)
+                self.bracketed_annotation(t)
             }
-            "service" => {
-                self.check(check::trace_only("service", self.scope), t.pos)?;
-                self.expect(Tok::LParen, "after 'service'")?;
-                let node = if matches!(self.peek().map(|x| &x.tok), Some(Tok::RParen)) {
-                    None
-                } else {
-                    Some(self.node()?)
-                };
-                self.expect(Tok::RParen, "to close service(")?;
-                let block = self.block(Scope::Service)?;
-                Ok(Expr::Service { node, block })
-            }
-            "edge" => {
-                self.check(check::trace_only("edge", self.scope), t.pos)?;
-                self.expect(Tok::LParen, "after 'edge'")?;
-                let from = self.node()?;
-                self.expect(Tok::Comma, "between the two nodes of edge()")?;
-                let to = self.node()?;
-                self.expect(Tok::RParen, "to close edge(")?;
-                let block = self.block(Scope::Edge)?;
-                Ok(Expr::Edge { from, to, block })
-            }
-            "group.name" | "group.arn" => {
-                self.check(check::trace_only(&lower, self.scope), t.pos)?;
-                let negated = match self.next() {
-                    Some(Token { tok: Tok::Eq, .. }) => false,
-                    Some(Token { tok: Tok::Ne, .. }) => true,
-                    _ => {
-                        return Err(Error::new(
-                            t.end,
-                            format!("expected '=' or '!=' after '{word}'"),
-                        ));
-                    }
-                };
-                let value = match self.next() {
-                    Some(Token {
-                        tok: Tok::Str(s), ..
-                    }) => s,
-                    _ => {
-                        return Err(Error::new(
-                            self.toks.get(self.i - 1).map_or(self.end, |x| x.pos),
-                            "expected a quoted group name or ARN",
-                        ));
-                    }
-                };
-                let by = if lower == "group.name" {
-                    GroupBy::Name
-                } else {
-                    GroupBy::Arn
-                };
-                Ok(Expr::Group { by, negated, value })
-            }
-            "rootcause.json" => {
-                self.check(check::trace_only(&lower, self.scope), t.pos)?;
-                self.expect(Tok::Eq, "after 'rootcause.json'")?;
-                match self.next() {
-                    Some(Token {
-                        tok: Tok::Json(text),
-                        pos,
-                        ..
-                    }) => match serde_json::from_str::<serde_json::Value>(&text) {
-                        Ok(v @ serde_json::Value::Array(_)) => Ok(Expr::RootCauseJson(v)),
-                        Ok(_) => Err(Error::new(pos, "the #[...] pattern must be a JSON array")),
-                        Err(e) => Err(Error::new(
-                            pos,
-                            format!("the #[...] pattern is not valid JSON: {e}"),
-                        )),
-                    },
-                    _ => Err(Error::new(
-                        t.end,
-                        "expected a #[...] pattern after 'rootcause.json ='",
-                    )),
-                }
-            }
-            _ if lower.starts_with("rootcause.") => {
-                self.check(check::trace_only("rootcause", self.scope), t.pos)?;
-                let mut parts = lower.split('.').skip(1);
-                let kind = match parts.next() {
-                    Some("fault") => RcKind::Fault,
-                    Some("error") => RcKind::Error,
-                    Some("responsetime") => RcKind::ResponseTime,
-                    _ => {
-                        return Err(Error::new(
-                            t.pos,
-                            format!(
-                                "unknown keyword '{word}'; root causes are rootcause.fault, rootcause.error and rootcause.responsetime"
-                            ),
-                        ));
-                    }
-                };
-                let level = match (parts.next(), parts.next()) {
-                    (Some("service"), None) => RcLevel::Service,
-                    (Some("entity"), None) => RcLevel::Entity,
-                    (Some("exception"), None) => RcLevel::Exception,
-                    _ => {
-                        return Err(Error::new(
-                            t.pos,
-                            format!(
-                                "unknown keyword '{word}'; use rootcause.{}.service, .entity or .exception",
-                                kind.text()
-                            ),
-                        ));
-                    }
-                };
-                match self.block(Scope::RootCause(kind, level))? {
-                    Some(block) => Ok(Expr::RootCause { kind, level, block }),
-                    None => Err(Error::new(t.end, format!("expected '{{' after '{word}'"))),
-                }
-            }
+            "service" => self.service_condition(t),
+            "edge" => self.edge_condition(t),
+            "group.name" | "group.arn" => self.group_reference(&lower, word, t),
+            "rootcause.json" => self.rootcause_json(&lower, t),
+            _ if lower.starts_with("rootcause.") => self.rootcause(&lower, word, t),
             "id" => Err(Error::new(
                 t.pos,
                 "id(...) names a node inside service() or edge()",
@@ -370,6 +214,195 @@ impl Parser {
                 format!("expected a condition, found '{word}'"),
             )),
             _ => Err(Error::new(t.pos, format!("unknown keyword '{word}'"))),
+        }
+    }
+
+    /// `ok`, `fault`, … alone (true), or compared with `true` / `false`.
+    fn bool_condition(&mut self, kw: BoolKw, t: &Token) -> Result<Expr, Error> {
+        self.check(check::bool_kw(kw, self.scope), t.pos)?;
+        let value = match self.peek().map(|x| &x.tok) {
+            Some(Tok::Eq | Tok::Ne) => {
+                let op = self.next().expect("peeked");
+                let v = self.boolean(&op)?;
+                if op.tok == Tok::Eq { v } else { !v }
+            }
+            _ => true,
+        };
+        Ok(Expr::Bool { kw, value })
+    }
+
+    /// `duration > 1`, `http.status = 500`, ….
+    fn num_condition(&mut self, kw: NumKw, word: &str, t: &Token) -> Result<Expr, Error> {
+        self.check(check::num_kw(kw, self.scope), t.pos)?;
+        let op = self.operator(word, false)?;
+        let value = self.number(&op)?;
+        Ok(Expr::Num {
+            kw,
+            op: op.0,
+            value,
+        })
+    }
+
+    /// `http.url CONTAINS "x"`, `user = "ann"`, …, or the keyword alone (the field is set).
+    fn str_condition(&mut self, kw: StrKw, word: &str, t: &Token) -> Result<Expr, Error> {
+        self.check(check::str_kw(kw, self.scope), t.pos)?;
+        if !self.at_operator() {
+            return Ok(Expr::Str { kw, test: None });
+        }
+        let op = self.operator(word, true)?;
+        if op.0.is_ordering() {
+            return Err(Error::new(
+                op.1,
+                format!(
+                    "'{}' does not apply to '{}'; use =, !=, CONTAINS, BEGINSWITH or ENDSWITH",
+                    op.0.text(),
+                    kw.text()
+                ),
+            ));
+        }
+        let value = self.string_value(&op)?;
+        Ok(Expr::Str {
+            kw,
+            test: Some((op.0, value)),
+        })
+    }
+
+    /// `annotation[key]` (for keys a dotted name cannot carry).
+    fn bracketed_annotation(&mut self, t: &Token) -> Result<Expr, Error> {
+        self.check(check::trace_only("annotation", self.scope), t.pos)?;
+        self.next();
+        let key = match self.next() {
+            Some(Token {
+                tok: Tok::Str(s) | Tok::Word(s),
+                ..
+            }) => s,
+            _ => {
+                return Err(Error::new(
+                    self.here(),
+                    "expected an annotation key after '['",
+                ));
+            }
+        };
+        self.expect(Tok::RBracket, "after the annotation key")?;
+        self.annotation(key)
+    }
+
+    /// `service()`, `service("name")`, `service(id(...))`, each with an optional block.
+    fn service_condition(&mut self, t: &Token) -> Result<Expr, Error> {
+        self.check(check::trace_only("service", self.scope), t.pos)?;
+        self.expect(Tok::LParen, "after 'service'")?;
+        let node = if matches!(self.peek().map(|x| &x.tok), Some(Tok::RParen)) {
+            None
+        } else {
+            Some(self.node()?)
+        };
+        self.expect(Tok::RParen, "to close service(")?;
+        let block = self.block(Scope::Service)?;
+        Ok(Expr::Service { node, block })
+    }
+
+    /// `edge(from, to)` with an optional block.
+    fn edge_condition(&mut self, t: &Token) -> Result<Expr, Error> {
+        self.check(check::trace_only("edge", self.scope), t.pos)?;
+        self.expect(Tok::LParen, "after 'edge'")?;
+        let from = self.node()?;
+        self.expect(Tok::Comma, "between the two nodes of edge()")?;
+        let to = self.node()?;
+        self.expect(Tok::RParen, "to close edge(")?;
+        let block = self.block(Scope::Edge)?;
+        Ok(Expr::Edge { from, to, block })
+    }
+
+    /// `group.name = "x"` / `group.arn != "arn:…"`, resolved to the group's filter later.
+    fn group_reference(&mut self, lower: &str, word: &str, t: &Token) -> Result<Expr, Error> {
+        self.check(check::trace_only(lower, self.scope), t.pos)?;
+        let negated = match self.next() {
+            Some(Token { tok: Tok::Eq, .. }) => false,
+            Some(Token { tok: Tok::Ne, .. }) => true,
+            _ => {
+                return Err(Error::new(
+                    t.end,
+                    format!("expected '=' or '!=' after '{word}'"),
+                ));
+            }
+        };
+        let value = match self.next() {
+            Some(Token {
+                tok: Tok::Str(s), ..
+            }) => s,
+            _ => {
+                return Err(Error::new(
+                    self.toks.get(self.i - 1).map_or(self.end, |x| x.pos),
+                    "expected a quoted group name or ARN",
+                ));
+            }
+        };
+        let by = if lower == "group.name" {
+            GroupBy::Name
+        } else {
+            GroupBy::Arn
+        };
+        Ok(Expr::Group { by, negated, value })
+    }
+
+    /// `rootcause.json = #[...]`: a partial-match pattern over the root causes.
+    fn rootcause_json(&mut self, lower: &str, t: &Token) -> Result<Expr, Error> {
+        self.check(check::trace_only(lower, self.scope), t.pos)?;
+        self.expect(Tok::Eq, "after 'rootcause.json'")?;
+        match self.next() {
+            Some(Token {
+                tok: Tok::Json(text),
+                pos,
+                ..
+            }) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v @ serde_json::Value::Array(_)) => Ok(Expr::RootCauseJson(v)),
+                Ok(_) => Err(Error::new(pos, "the #[...] pattern must be a JSON array")),
+                Err(e) => Err(Error::new(
+                    pos,
+                    format!("the #[...] pattern is not valid JSON: {e}"),
+                )),
+            },
+            _ => Err(Error::new(
+                t.end,
+                "expected a #[...] pattern after 'rootcause.json ='",
+            )),
+        }
+    }
+
+    /// `rootcause.<kind>.<level> { ... }`.
+    fn rootcause(&mut self, lower: &str, word: &str, t: &Token) -> Result<Expr, Error> {
+        self.check(check::trace_only("rootcause", self.scope), t.pos)?;
+        let mut parts = lower.split('.').skip(1);
+        let kind = match parts.next() {
+            Some("fault") => RcKind::Fault,
+            Some("error") => RcKind::Error,
+            Some("responsetime") => RcKind::ResponseTime,
+            _ => {
+                return Err(Error::new(
+                    t.pos,
+                    format!(
+                        "unknown keyword '{word}'; root causes are rootcause.fault, rootcause.error and rootcause.responsetime"
+                    ),
+                ));
+            }
+        };
+        let level = match (parts.next(), parts.next()) {
+            (Some("service"), None) => RcLevel::Service,
+            (Some("entity"), None) => RcLevel::Entity,
+            (Some("exception"), None) => RcLevel::Exception,
+            _ => {
+                return Err(Error::new(
+                    t.pos,
+                    format!(
+                        "unknown keyword '{word}'; use rootcause.{}.service, .entity or .exception",
+                        kind.text()
+                    ),
+                ));
+            }
+        };
+        match self.block(Scope::RootCause(kind, level))? {
+            Some(block) => Ok(Expr::RootCause { kind, level, block }),
+            None => Err(Error::new(t.end, format!("expected '{{' after '{word}'"))),
         }
     }
 
