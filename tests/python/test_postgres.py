@@ -128,12 +128,12 @@ def test_groups_and_sampling_rules_are_one_control_plane(fresh_gateway, database
     found = summaries(xb, FilterExpression='group.name = "fronts"')
     assert [s["Id"] for s in found] == [tid]
 
-    xa.create_sampling_rule(SamplingRule=rule("shared", 10))
-    assert "shared" in [r["SamplingRule"]["RuleName"] for r in xb.get_sampling_rules()["SamplingRuleRecords"]]
+    xa.create_sampling_rule(SamplingRule=rule("split", 10))
+    assert "split" in [r["SamplingRule"]["RuleName"] for r in xb.get_sampling_rules()["SamplingRuleRecords"]]
     now = time.time()
 
     def report(x, client_id):
-        doc = {"RuleName": "shared", "ClientID": client_id, "Timestamp": now, "RequestCount": 10,
+        doc = {"RuleName": "split", "ClientID": client_id, "Timestamp": now, "RequestCount": 10,
                "SampledCount": 1, "BorrowCount": 0}
         [t] = x.get_sampling_targets(SamplingStatisticsDocuments=[doc])["SamplingTargetDocuments"]
         return t
@@ -145,7 +145,7 @@ def test_groups_and_sampling_rules_are_one_control_plane(fresh_gateway, database
     shares = [report((xa, xb)[i % 2], c)["ReservoirQuota"] for i, c in enumerate(ids)]
     assert sum(shares) == 10 and all(s > 0 for s in shares), shares
     # A rule changed through one gateway applies to the next targets call on the other.
-    xb.update_sampling_rule(SamplingRuleUpdate={"RuleName": "shared", "FixedRate": 0.125})
+    xb.update_sampling_rule(SamplingRuleUpdate={"RuleName": "split", "FixedRate": 0.125})
     assert report(xa, ids[0])["FixedRate"] == 0.125
 
 
