@@ -565,20 +565,13 @@ impl MemStore {
         self.heads[s].store(head, Relaxed);
     }
 
-    /// Whether a bound is exceeded.
-    fn over_limits(&self) -> bool {
-        self.traces.load(Relaxed) > self.limits.max_traces
+    /// Evicts the oldest traces (by start) until both bounds hold.
+    fn enforce_limits(&self) {
+        let mut unpacker = Unpacker::default();
+        while self.traces.load(Relaxed) > self.limits.max_traces
             || self.bytes.load(Relaxed) > self.limits.max_bytes
             || self.raw.load(Relaxed) > self.limits.max_raw_bytes
-    }
-
-    /// Evicts the oldest traces (by start) until the bounds hold. Each eviction reads the
-    /// summary of the oldest trace of one shard or another, which lies in that shard's oldest
-    /// summary block: the unpacker keeps a block per shard, so that each is unpacked once
-    /// rather than once per eviction.
-    fn enforce_limits(&self) {
-        let mut unpacker = Unpacker::keeping(SHARDS + 8);
-        while self.over_limits() {
+        {
             let earliest = self
                 .heads
                 .iter()
