@@ -8,13 +8,16 @@
 use super::ApiState;
 use super::error::ApiError;
 use super::groups;
+use super::types::{
+    GetServiceGraphRequest, GetTimeSeriesServiceStatisticsRequest, GetTraceGraphRequest,
+};
 use crate::control::DEFAULT_GROUP;
 use crate::graph::{Graph, Stats, render_services, stats_json};
 use crate::model::Micros;
 use crate::model::TraceId;
 use crate::model::intern::Sid;
 use crate::model::summary::TraceSummary;
-use crate::model::time::{micros_to_secs, secs_to_micros};
+use crate::model::time::micros_to_secs;
 use crate::query::{self, Expr};
 use crate::store::{Partition, SummaryQuery, TimeRangeType};
 use serde_json::{Value, json};
@@ -24,14 +27,9 @@ const MINUTE: Micros = 60_000_000;
 /// Most traces a group-scoped graph sums.
 const MAX_GROUP_TRACES: usize = 200_000;
 
-fn window(req: &Value) -> Result<(Micros, Micros), ApiError> {
-    let t = |k: &str| {
-        req[k]
-            .as_f64()
-            .and_then(secs_to_micros)
-            .ok_or_else(|| ApiError::invalid(format!("{k} must be a timestamp in epoch seconds.")))
-    };
-    let (start, end) = (t("StartTime")?, t("EndTime")?);
+fn window(start: f64, end: f64) -> Result<(Micros, Micros), ApiError> {
+    let start = super::traces::time_member(start, "StartTime")?;
+    let end = super::traces::time_member(end, "EndTime")?;
     if end < start {
         return Err(ApiError::invalid("EndTime must not be before StartTime."));
     }
@@ -46,12 +44,13 @@ fn window(req: &Value) -> Result<(Micros, Micros), ApiError> {
 async fn group_filter(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    name: Option<&str>,
+    arn: Option<&str>,
 ) -> Result<Option<String>, ApiError> {
-    if req["GroupName"].is_null() && req["GroupARN"].is_null() {
+    if name.is_none() && arn.is_none() {
         return Ok(None);
     }
-    let g = groups::find(st, part, req).await?;
+    let g = groups::find(st, part, name, arn).await?;
     Ok(if g.name == DEFAULT_GROUP {
         None
     } else {
@@ -91,10 +90,16 @@ async fn matching(
 pub async fn get_service_graph(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: GetServiceGraphRequest,
 ) -> Result<String, ApiError> {
-    let (start, end) = window(req)?;
-    let graph = match group_filter(st, part, req).await? {
+    let (start, end) = window(req.start_time, req.end_time)?;
+    let group = group_filter(
+        st,
+        part,
+        req.group_name.as_deref(),
+        req.group_arn.as_deref(),
+    );
+    let graph = match group.await? {
         None => st.store.service_graph(part, start, end).await?,
         Some(f) => {
             let mut g = Graph::default();
@@ -116,13 +121,12 @@ pub async fn get_service_graph(
 pub async fn get_trace_graph(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: GetTraceGraphRequest,
 ) -> Result<String, ApiError> {
-    let ids: Vec<TraceId> = req["TraceIds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().and_then(TraceId::parse))
+    let ids: Vec<TraceId> = req
+        .trace_ids
+        .iter()
+        .filter_map(|t| TraceId::parse(t))
         .collect();
     let mut g = Graph::default();
     for (_, s) in st.store.summaries(part, &ids).await? {
@@ -190,23 +194,29 @@ fn select(e: &Entity, g: &Graph) -> Stats {
 pub async fn get_time_series_service_statistics(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: GetTimeSeriesServiceStatisticsRequest,
 ) -> Result<String, ApiError> {
-    let (start, end) = window(req)?;
-    let period = req["Period"].as_i64().unwrap_or(60);
+    let (start, end) = window(req.start_time, req.end_time)?;
+    let period = req.period.unwrap_or(60);
     if period <= 0 || period % 60 != 0 {
         return Err(ApiError::invalid(format!(
             "Period must be a positive multiple of 60 seconds; got {period}."
         )));
     }
-    let entity = entity(req["EntitySelectorExpression"].as_str())?;
-    let forecast = req["ForecastStatistics"].as_bool().unwrap_or(false);
+    let entity = entity(req.entity_selector_expression.as_deref())?;
+    let forecast = req.forecast_statistics.unwrap_or(false);
     if forecast && !matches!(entity, Entity::Service(_)) {
         return Err(ApiError::invalid(
             "ForecastStatistics needs an id(...) or service(...) EntitySelectorExpression.",
         ));
     }
-    let minutes: Vec<(Micros, Stats)> = match group_filter(st, part, req).await? {
+    let group = group_filter(
+        st,
+        part,
+        req.group_name.as_deref(),
+        req.group_arn.as_deref(),
+    );
+    let minutes: Vec<(Micros, Stats)> = match group.await? {
         None => {
             st.store
                 .graph_series(part, start, end, &|g: &Graph| select(&entity, g))

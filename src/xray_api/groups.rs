@@ -3,9 +3,13 @@
 
 use super::ApiState;
 use super::error::ApiError;
+use super::types::{
+    self, CreateGroupRequest, CreateGroupResult, DeleteGroupRequest, GetGroupRequest,
+    GetGroupResult, GetGroupsResult, GroupSummary, InsightsConfiguration, UpdateGroupRequest,
+    UpdateGroupResult,
+};
 use crate::control::{Applied, Command, DEFAULT_GROUP, Group};
 use crate::store::Partition;
-use serde_json::{Value, json};
 
 fn default_arn(part: &Partition) -> String {
     format!(
@@ -14,16 +18,29 @@ fn default_arn(part: &Partition) -> String {
     )
 }
 
-fn group_json(g: &Group) -> Value {
-    let mut v = json!({
-        "GroupName": g.name,
-        "GroupARN": g.arn,
-        "InsightsConfiguration": {"InsightsEnabled": g.insights_enabled, "NotificationsEnabled": g.notifications_enabled},
-    });
-    if let Some(f) = &g.filter {
-        v["FilterExpression"] = f.as_str().into();
+fn insights_of(g: &Group) -> Option<InsightsConfiguration> {
+    Some(InsightsConfiguration {
+        insights_enabled: Some(g.insights_enabled),
+        notifications_enabled: Some(g.notifications_enabled),
+    })
+}
+
+fn group_out(g: Group) -> types::Group {
+    types::Group {
+        insights_configuration: insights_of(&g),
+        group_name: Some(g.name),
+        group_arn: Some(g.arn),
+        filter_expression: g.filter,
     }
-    v
+}
+
+fn group_summary(g: Group) -> GroupSummary {
+    GroupSummary {
+        insights_configuration: insights_of(&g),
+        group_name: Some(g.name),
+        group_arn: Some(g.arn),
+        filter_expression: g.filter,
+    }
 }
 
 fn default_group(part: &Partition) -> Group {
@@ -37,14 +54,23 @@ fn default_group(part: &Partition) -> Group {
 }
 
 /// The group a request names, by GroupName or GroupARN (one of them).
-pub async fn find(st: &ApiState, part: &Partition, req: &Value) -> Result<Group, ApiError> {
+pub async fn find(
+    st: &ApiState,
+    part: &Partition,
+    name: Option<&str>,
+    arn: Option<&str>,
+) -> Result<Group, ApiError> {
     let groups = st.control.read(part, |c| c.groups.clone()).await?;
-    find_in(&groups, part, req)
+    find_in(&groups, part, name, arn)
 }
 
-/// The group a request names among the partition's `groups`.
-pub fn find_in(groups: &[Group], part: &Partition, req: &Value) -> Result<Group, ApiError> {
-    let (name, arn) = (req["GroupName"].as_str(), req["GroupARN"].as_str());
+/// The group named by `name` or `arn` (one of them) among the partition's `groups`.
+pub fn find_in(
+    groups: &[Group],
+    part: &Partition,
+    name: Option<&str>,
+    arn: Option<&str>,
+) -> Result<Group, ApiError> {
     if name.is_some() && arn.is_some() {
         return Err(ApiError::invalid("Give GroupName or GroupARN, not both."));
     }
@@ -78,9 +104,13 @@ async fn check_filter(
     }
 }
 
-fn insights(v: &Value, current: (bool, bool)) -> Result<(bool, bool), ApiError> {
-    let i = v["InsightsEnabled"].as_bool().unwrap_or(current.0);
-    let n = v["NotificationsEnabled"].as_bool().unwrap_or(current.1);
+/// The insights flags a request asks for; what it leaves out stays as `current`.
+fn insights(
+    v: Option<&InsightsConfiguration>,
+    current: (bool, bool),
+) -> Result<(bool, bool), ApiError> {
+    let i = v.and_then(|c| c.insights_enabled).unwrap_or(current.0);
+    let n = v.and_then(|c| c.notifications_enabled).unwrap_or(current.1);
     if n && !i {
         return Err(ApiError::invalid(
             "NotificationsEnabled needs InsightsEnabled.",
@@ -92,12 +122,12 @@ fn insights(v: &Value, current: (bool, bool)) -> Result<(bool, bool), ApiError> 
 pub async fn create_group(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: CreateGroupRequest,
 ) -> Result<String, ApiError> {
-    let name = req["GroupName"].as_str().unwrap_or("");
-    let filter = check_filter(st, part, req["FilterExpression"].as_str()).await?;
-    let (i, n) = insights(&req["InsightsConfiguration"], (false, false))?;
-    let tags = super::tags::tags_from(&req["Tags"])?;
+    let name = req.group_name;
+    let filter = check_filter(st, part, req.filter_expression.as_deref()).await?;
+    let (i, n) = insights(req.insights_configuration.as_ref(), (false, false))?;
+    let tags = super::tags::tags_from(req.tags.unwrap_or_default())?;
     let arn = format!(
         "arn:aws:xray:{}:{}:group/{name}/{}",
         part.region,
@@ -105,43 +135,68 @@ pub async fn create_group(
         &super::random_id()[..26]
     );
     let group = Group {
-        name: name.to_owned(),
+        name,
         arn,
         filter,
         insights_enabled: i,
         notifications_enabled: n,
     };
     match super::execute(st, part, Command::CreateGroup { group, tags }).await? {
-        Applied::Group(g) => Ok(json!({ "Group": group_json(&g) }).to_string()),
+        Applied::Group(g) => super::answer(&CreateGroupResult {
+            group: Some(group_out(g)),
+        }),
         other => Err(super::unexpected(other)),
     }
 }
 
-pub async fn get_group(st: &ApiState, part: &Partition, req: &Value) -> Result<String, ApiError> {
-    Ok(json!({ "Group": group_json(&find(st, part, req).await?) }).to_string())
+pub async fn get_group(
+    st: &ApiState,
+    part: &Partition,
+    req: GetGroupRequest,
+) -> Result<String, ApiError> {
+    let g = find(
+        st,
+        part,
+        req.group_name.as_deref(),
+        req.group_arn.as_deref(),
+    )
+    .await?;
+    super::answer(&GetGroupResult {
+        group: Some(group_out(g)),
+    })
 }
 
+/// Every group on one page, `Default` first.
 pub async fn get_groups(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
     let mut all = vec![default_group(part)];
     all.extend(st.control.read(part, |c| c.groups.clone()).await?);
-    Ok(json!({ "Groups": all.iter().map(group_json).collect::<Vec<_>>() }).to_string())
+    super::answer(&GetGroupsResult {
+        groups: Some(all.into_iter().map(group_summary).collect()),
+        next_token: None,
+    })
 }
 
 pub async fn update_group(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: UpdateGroupRequest,
 ) -> Result<String, ApiError> {
-    let g = find(st, part, req).await?;
+    let g = find(
+        st,
+        part,
+        req.group_name.as_deref(),
+        req.group_arn.as_deref(),
+    )
+    .await?;
     if g.name == DEFAULT_GROUP {
         return Err(ApiError::invalid("The Default group cannot be changed."));
     }
-    let filter = match req.get("FilterExpression") {
-        Some(Value::String(f)) => check_filter(st, part, Some(f)).await?,
-        _ => g.filter.clone(),
+    let filter = match req.filter_expression.as_deref() {
+        Some(f) => check_filter(st, part, Some(f)).await?,
+        None => g.filter.clone(),
     };
     let (i, n) = insights(
-        &req["InsightsConfiguration"],
+        req.insights_configuration.as_ref(),
         (g.insights_enabled, g.notifications_enabled),
     )?;
     let cmd = Command::UpdateGroup {
@@ -151,7 +206,9 @@ pub async fn update_group(
         notifications_enabled: n,
     };
     match super::execute(st, part, cmd).await? {
-        Applied::Group(g) => Ok(json!({ "Group": group_json(&g) }).to_string()),
+        Applied::Group(g) => super::answer(&UpdateGroupResult {
+            group: Some(group_out(g)),
+        }),
         other => Err(super::unexpected(other)),
     }
 }
@@ -159,9 +216,15 @@ pub async fn update_group(
 pub async fn delete_group(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: DeleteGroupRequest,
 ) -> Result<String, ApiError> {
-    let g = find(st, part, req).await?;
+    let g = find(
+        st,
+        part,
+        req.group_name.as_deref(),
+        req.group_arn.as_deref(),
+    )
+    .await?;
     if g.name == DEFAULT_GROUP {
         return Err(ApiError::invalid("The Default group cannot be deleted."));
     }

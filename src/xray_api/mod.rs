@@ -12,6 +12,7 @@ mod shapes;
 mod tags;
 mod token;
 mod traces;
+pub mod types;
 pub mod validate;
 
 pub use crate::store::DEFAULT_ACCOUNT;
@@ -68,13 +69,11 @@ impl ApiState {
         name: &str,
     ) -> Option<String> {
         use crate::query::ast::GroupBy;
-        let req = match by {
-            GroupBy::Name => json!({ "GroupName": name }),
-            GroupBy::Arn => json!({ "GroupARN": name }),
+        let found = match by {
+            GroupBy::Name => groups::find_in(groups, part, Some(name), None),
+            GroupBy::Arn => groups::find_in(groups, part, None, Some(name)),
         };
-        groups::find_in(groups, part, &req)
-            .ok()
-            .map(|g| g.filter.unwrap_or_default())
+        found.ok().map(|g| g.filter.unwrap_or_default())
     }
 }
 
@@ -300,6 +299,21 @@ fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
+/// The validated request as its operation's typed request.
+fn typed<T: serde::de::DeserializeOwned>(req: Value) -> Result<T, ApiError> {
+    serde_json::from_value(req).map_err(|e| ApiError::invalid(format!("{e}.")))
+}
+
+/// A typed response as the body of the answer.
+fn answer<T: serde::Serialize>(response: &T) -> Result<String, ApiError> {
+    serde_json::to_string(response).map_err(|e| {
+        ApiError::new(
+            crate::error::ErrorKind::Internal,
+            format!("The answer could not be written: {e}."),
+        )
+    })
+}
+
 /// Answers `op`. PutTraceSegments reads its document list straight from the body (its hot
 /// path); every other operation's body is parsed and checked against the model first.
 async fn call(st: &ApiState, op: &Op, part: &Partition, body: &[u8]) -> Result<String, ApiError> {
@@ -307,52 +321,55 @@ async fn call(st: &ApiState, op: &Op, part: &Partition, body: &[u8]) -> Result<S
     if op.operation == O::PutTraceSegments {
         return traces::put_trace_segments(st, part, body).await;
     }
-    let req = &parse_body(body)?;
-    validate_input(op, req).map_err(ApiError::invalid)?;
+    let req = parse_body(body)?;
+    validate_input(op, &req).map_err(ApiError::invalid)?;
     match op.operation {
         O::PutTraceSegments => traces::put_trace_segments(st, part, body).await,
-        O::BatchGetTraces => traces::batch_get_traces(st, part, req).await,
-        O::GetTraceSummaries => traces::get_trace_summaries(st, part, req).await,
+        O::BatchGetTraces => traces::batch_get_traces(st, part, typed(req)?).await,
+        O::GetTraceSummaries => traces::get_trace_summaries(st, part, typed(req)?).await,
         O::GetEncryptionConfig => settings::get_encryption_config(st, part).await,
-        O::PutEncryptionConfig => settings::put_encryption_config(st, part, req).await,
+        O::PutEncryptionConfig => settings::put_encryption_config(st, part, typed(req)?).await,
         O::GetTraceSegmentDestination => settings::get_trace_segment_destination(st, part).await,
         O::UpdateTraceSegmentDestination => {
-            settings::update_trace_segment_destination(st, part, req).await
+            settings::update_trace_segment_destination(st, part, typed(req)?).await
         }
         O::GetIndexingRules => settings::get_indexing_rules(st, part).await,
-        O::UpdateIndexingRule => settings::update_indexing_rule(st, part, req).await,
-        O::PutTelemetryRecords => settings::put_telemetry_records(st, part, req).await,
-        O::GetInsightSummaries => settings::get_insight_summaries(req),
-        O::GetInsight | O::GetInsightEvents => settings::get_insight(req),
-        O::GetInsightImpactGraph => settings::get_insight_impact_graph(st, req),
-        O::PutResourcePolicy => policies::put_resource_policy(st, part, req).await,
-        O::DeleteResourcePolicy => policies::delete_resource_policy(st, part, req).await,
+        O::UpdateIndexingRule => settings::update_indexing_rule(st, part, typed(req)?).await,
+        O::PutTelemetryRecords => settings::put_telemetry_records(st, part, typed(req)?).await,
+        O::GetInsightSummaries => settings::get_insight_summaries(typed(req)?),
+        O::GetInsight => settings::get_insight(typed(req)?),
+        O::GetInsightEvents => settings::get_insight_events(typed(req)?),
+        O::GetInsightImpactGraph => settings::get_insight_impact_graph(st, typed(req)?),
+        O::PutResourcePolicy => policies::put_resource_policy(st, part, typed(req)?).await,
+        O::DeleteResourcePolicy => policies::delete_resource_policy(st, part, typed(req)?).await,
         O::ListResourcePolicies => policies::list_resource_policies(st, part).await,
-        O::StartTraceRetrieval => retrieval::start_trace_retrieval(st, part, req).await,
-        O::ListRetrievedTraces => retrieval::list_retrieved_traces(st, part, req).await,
-        O::CancelTraceRetrieval => retrieval::cancel_trace_retrieval(st, part, req).await,
-        O::GetRetrievedTracesGraph => retrieval::get_retrieved_traces_graph(st, part, req).await,
-        O::CreateSamplingRule => sampling::create_sampling_rule(st, part, req).await,
+        O::StartTraceRetrieval => retrieval::start_trace_retrieval(st, part, typed(req)?).await,
+        O::ListRetrievedTraces => retrieval::list_retrieved_traces(st, part, typed(req)?).await,
+        O::CancelTraceRetrieval => retrieval::cancel_trace_retrieval(st, part, typed(req)?).await,
+        O::GetRetrievedTracesGraph => {
+            retrieval::get_retrieved_traces_graph(st, part, typed(req)?).await
+        }
+        O::CreateSamplingRule => sampling::create_sampling_rule(st, part, typed(req)?).await,
         O::GetSamplingRules => sampling::get_sampling_rules(st, part).await,
-        O::UpdateSamplingRule => sampling::update_sampling_rule(st, part, req).await,
-        O::DeleteSamplingRule => sampling::delete_sampling_rule(st, part, req).await,
-        O::GetSamplingTargets => sampling::get_sampling_targets(st, part, req).await,
+        O::UpdateSamplingRule => sampling::update_sampling_rule(st, part, typed(req)?).await,
+        O::DeleteSamplingRule => sampling::delete_sampling_rule(st, part, typed(req)?).await,
+        O::GetSamplingTargets => sampling::get_sampling_targets(st, part, typed(req)?).await,
         O::GetSamplingStatisticSummaries => {
             sampling::get_sampling_statistic_summaries(st, part).await
         }
-        O::CreateGroup => groups::create_group(st, part, req).await,
-        O::GetGroup => groups::get_group(st, part, req).await,
+        O::CreateGroup => groups::create_group(st, part, typed(req)?).await,
+        O::GetGroup => groups::get_group(st, part, typed(req)?).await,
         O::GetGroups => groups::get_groups(st, part).await,
-        O::UpdateGroup => groups::update_group(st, part, req).await,
-        O::DeleteGroup => groups::delete_group(st, part, req).await,
-        O::GetServiceGraph => graph::get_service_graph(st, part, req).await,
-        O::GetTraceGraph => graph::get_trace_graph(st, part, req).await,
+        O::UpdateGroup => groups::update_group(st, part, typed(req)?).await,
+        O::DeleteGroup => groups::delete_group(st, part, typed(req)?).await,
+        O::GetServiceGraph => graph::get_service_graph(st, part, typed(req)?).await,
+        O::GetTraceGraph => graph::get_trace_graph(st, part, typed(req)?).await,
         O::GetTimeSeriesServiceStatistics => {
-            graph::get_time_series_service_statistics(st, part, req).await
+            graph::get_time_series_service_statistics(st, part, typed(req)?).await
         }
-        O::TagResource => tags::tag_resource(st, part, req).await,
-        O::UntagResource => tags::untag_resource(st, part, req).await,
-        O::ListTagsForResource => tags::list_tags_for_resource(st, part, req).await,
+        O::TagResource => tags::tag_resource(st, part, typed(req)?).await,
+        O::UntagResource => tags::untag_resource(st, part, typed(req)?).await,
+        O::ListTagsForResource => tags::list_tags_for_resource(st, part, typed(req)?).await,
     }
 }
 

@@ -6,30 +6,33 @@
 
 use super::ApiState;
 use super::error::ApiError;
+use super::types::{
+    DeleteResourcePolicyRequest, DeleteResourcePolicyResult, ListResourcePoliciesResult,
+    PutResourcePolicyRequest, PutResourcePolicyResult, ResourcePolicy,
+};
 use crate::control::{Applied, Command, Policy};
 use crate::store::Partition;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub const MAX_POLICY_BYTES: usize = 5 * 1024;
 
-fn policy_json(name: &str, p: &Policy) -> Value {
-    json!({
-        "PolicyName": name,
-        "PolicyDocument": p.document,
-        "PolicyRevisionId": p.revision.to_string(),
-        "LastUpdatedTime": p.updated_at,
-    })
+fn policy_out(name: &str, p: &Policy) -> ResourcePolicy {
+    ResourcePolicy {
+        policy_name: Some(name.to_owned()),
+        policy_document: Some(p.document.clone()),
+        policy_revision_id: Some(p.revision.to_string()),
+        last_updated_time: Some(p.updated_at),
+    }
 }
 
 pub async fn put_resource_policy(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: PutResourcePolicyRequest,
 ) -> Result<String, ApiError> {
-    let name = req["PolicyName"].as_str().unwrap_or("");
-    let document = req["PolicyDocument"].as_str().unwrap_or("");
+    let document = req.policy_document;
     if !matches!(
-        serde_json::from_str::<Value>(document),
+        serde_json::from_str::<Value>(&document),
         Ok(Value::Object(_))
     ) {
         return Err(ApiError::with_code(
@@ -49,15 +52,15 @@ pub async fn put_resource_policy(
         ));
     }
     let cmd = Command::PutPolicy {
-        name: name.to_owned(),
-        document: document.to_owned(),
-        expected_revision: req["PolicyRevisionId"].as_str().map(str::to_owned),
+        name: req.policy_name,
+        document,
+        expected_revision: req.policy_revision_id,
         at: st.now_secs(),
     };
     match super::execute(st, part, cmd).await? {
-        Applied::Policy(name, p) => {
-            Ok(json!({ "ResourcePolicy": policy_json(&name, &p) }).to_string())
-        }
+        Applied::Policy(name, p) => super::answer(&PutResourcePolicyResult {
+            resource_policy: Some(policy_out(&name, &p)),
+        }),
         other => Err(super::unexpected(other)),
     }
 }
@@ -65,23 +68,25 @@ pub async fn put_resource_policy(
 pub async fn delete_resource_policy(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: DeleteResourcePolicyRequest,
 ) -> Result<String, ApiError> {
-    let name = req["PolicyName"].as_str().unwrap_or("");
     let cmd = Command::DeletePolicy {
-        name: name.to_owned(),
-        expected_revision: req["PolicyRevisionId"].as_str().map(str::to_owned),
+        name: req.policy_name,
+        expected_revision: req.policy_revision_id,
     };
     super::execute(st, part, cmd).await?;
-    Ok("{}".to_owned())
+    super::answer(&DeleteResourcePolicyResult {})
 }
 
 pub async fn list_resource_policies(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
-    let list: Vec<Value> = st
+    let list = st
         .control
         .read(part, |c| {
-            c.policies.iter().map(|(n, p)| policy_json(n, p)).collect()
+            c.policies.iter().map(|(n, p)| policy_out(n, p)).collect()
         })
         .await?;
-    Ok(json!({ "ResourcePolicies": list }).to_string())
+    super::answer(&ListResourcePoliciesResult {
+        resource_policies: Some(list),
+        next_token: None,
+    })
 }

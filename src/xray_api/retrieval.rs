@@ -9,6 +9,11 @@
 use super::ApiState;
 use super::error::ApiError;
 use super::token;
+use super::types::{
+    CancelTraceRetrievalRequest, CancelTraceRetrievalResult, GetRetrievedTracesGraphRequest,
+    ListRetrievedTracesRequest, ListRetrievedTracesResult, RetrievedTrace, Span,
+    StartTraceRetrievalRequest, StartTraceRetrievalResult,
+};
 use crate::control::{Command, Retrieval};
 use crate::error::ErrorKind;
 use crate::model::TraceId;
@@ -32,27 +37,17 @@ fn not_found(token: &str) -> ApiError {
 pub async fn start_trace_retrieval(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: StartTraceRetrievalRequest,
 ) -> Result<String, ApiError> {
-    let (start, end) = (
-        req["StartTime"].as_f64().unwrap_or(0.0),
-        req["EndTime"].as_f64().unwrap_or(0.0),
-    );
+    let (start, end) = (req.start_time, req.end_time);
     if end < start {
         return Err(ApiError::invalid("EndTime must not be before StartTime."));
     }
-    let ids: Vec<String> = req["TraceIds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect();
     let token = super::random_id();
     let cmd = Command::StartRetrieval {
         token: token.clone(),
         retrieval: Retrieval {
-            trace_ids: ids,
+            trace_ids: req.trace_ids,
             start,
             end,
             created_at: st.now_secs(),
@@ -60,7 +55,9 @@ pub async fn start_trace_retrieval(
         },
     };
     super::execute(st, part, cmd).await?;
-    Ok(json!({ "RetrievalToken": token }).to_string())
+    super::answer(&StartTraceRetrievalResult {
+        retrieval_token: Some(token),
+    })
 }
 
 /// A retrieval by token, with its status now.
@@ -92,15 +89,20 @@ fn status(r: &Retrieval, now: f64) -> &'static str {
 pub async fn list_retrieved_traces(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: ListRetrievedTracesRequest,
 ) -> Result<String, ApiError> {
-    let rtoken = req["RetrievalToken"].as_str().unwrap_or("");
-    let format = req["TraceFormat"].as_str().unwrap_or("XRAY");
+    let rtoken = req.retrieval_token.as_str();
+    let format = req.trace_format.as_deref().unwrap_or("XRAY");
     let now = st.now_secs();
     let (r, status) = retrieval(st, part, rtoken, now).await?;
-    let mut out = json!({"RetrievalStatus": status, "TraceFormat": format, "Traces": []});
+    let mut out = ListRetrievedTracesResult {
+        retrieval_status: Some(status.to_owned()),
+        trace_format: Some(format.to_owned()),
+        traces: Some(Vec::new()),
+        next_token: None,
+    };
     if status != "COMPLETE" {
-        return Ok(out.to_string());
+        return super::answer(&out);
     }
     let ids: Vec<TraceId> = r
         .trace_ids
@@ -113,7 +115,7 @@ pub async fn list_retrieved_traces(
         .filter(|t| micros_to_secs(t.start) <= r.end && micros_to_secs(t.last) >= r.start)
         .collect();
     let fp = token::fingerprint(&rtoken);
-    let offset = match req["NextToken"].as_str() {
+    let offset = match req.next_token.as_deref() {
         None | Some("") => 0,
         Some(t) => token::decode(t, "rt", fp)
             .map_err(ApiError::invalid)?
@@ -121,35 +123,58 @@ pub async fn list_retrieved_traces(
             .and_then(|s| s.parse().ok())
             .unwrap_or(0),
     };
-    let traces: Vec<Value> = in_window
+    let traces = in_window
         .iter()
         .skip(offset)
         .take(TRACES_PER_PAGE)
         .map(|t| {
             let spans = match format {
                 "OTEL" => otel_spans(t),
-                _ => super::traces::processed_segments(t, SPANS_PER_TRACE),
+                _ => xray_spans(t),
             };
-            json!({"Id": t.trace_id.to_string(), "Duration": t.duration_secs(), "Spans": spans})
+            RetrievedTrace {
+                id: Some(t.trace_id.to_string()),
+                duration: Some(t.duration_secs()),
+                spans: Some(spans),
+            }
         })
         .collect();
-    out["Traces"] = traces.into();
+    out.traces = Some(traces);
     if offset + TRACES_PER_PAGE < in_window.len() {
-        out["NextToken"] =
-            token::encode("rt", fp, &[(offset + TRACES_PER_PAGE).to_string()]).into();
+        out.next_token = Some(token::encode(
+            "rt",
+            fp,
+            &[(offset + TRACES_PER_PAGE).to_string()],
+        ));
     }
-    Ok(out.to_string())
+    super::answer(&out)
 }
 
-/// A trace's spans in the `OTEL` format, each as `Id` and `Document`.
-fn otel_spans(t: &crate::store::StoredTrace) -> Vec<Value> {
+fn span(id: String, document: String) -> Span {
+    Span {
+        id: Some(id),
+        document: Some(document),
+    }
+}
+
+/// A trace's processed documents, each as a span in the `XRAY` format.
+fn xray_spans(t: &crate::store::StoredTrace) -> Vec<Span> {
+    super::traces::processed(t)
+        .into_iter()
+        .take(SPANS_PER_TRACE)
+        .map(|p| span(p.id, p.document))
+        .collect()
+}
+
+/// A trace's spans in the `OTEL` format.
+fn otel_spans(t: &crate::store::StoredTrace) -> Vec<Span> {
     let docs: Vec<Value> = super::traces::processed(t)
         .iter()
         .filter_map(|p| serde_json::from_str(&p.document).ok())
         .collect();
     crate::model::spans::spans(&docs, SPANS_PER_TRACE)
         .into_iter()
-        .map(|(id, doc)| json!({"Id": id, "Document": doc}))
+        .map(|(id, doc)| span(id, doc))
         .collect()
 }
 
@@ -157,9 +182,9 @@ fn otel_spans(t: &crate::store::StoredTrace) -> Vec<Value> {
 pub async fn get_retrieved_traces_graph(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: GetRetrievedTracesGraphRequest,
 ) -> Result<String, ApiError> {
-    let rtoken = req["RetrievalToken"].as_str().unwrap_or("");
+    let rtoken = req.retrieval_token.as_str();
     let now = st.now_secs();
     let (r, status) = retrieval(st, part, rtoken, now).await?;
     if status != "COMPLETE" {
@@ -205,12 +230,11 @@ pub async fn get_retrieved_traces_graph(
 pub async fn cancel_trace_retrieval(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: CancelTraceRetrievalRequest,
 ) -> Result<String, ApiError> {
-    let rtoken = req["RetrievalToken"].as_str().unwrap_or("");
     let cmd = Command::CancelRetrieval {
-        token: rtoken.to_owned(),
+        token: req.retrieval_token,
     };
     super::execute(st, part, cmd).await?;
-    Ok("{}".to_owned())
+    super::answer(&CancelTraceRetrievalResult {})
 }

@@ -3,99 +3,91 @@
 
 use super::ApiState;
 use super::error::ApiError;
+use super::types::{
+    self, CreateSamplingRuleRequest, CreateSamplingRuleResult, DeleteSamplingRuleRequest,
+    GetSamplingRulesResult, GetSamplingStatisticSummariesResult, GetSamplingTargetsRequest,
+    GetSamplingTargetsResult, SamplingRateBoost, SamplingRuleRecord, SamplingStatisticSummary,
+    SamplingTargetDocument, UnprocessedStatistics, UpdateSamplingRuleRequest,
+};
 use crate::control::{Applied, Command};
 use crate::sampling::{Boost, BoostReport, Report, Rule, RuleRecord, RuleUpdate, arn_prefix};
 use crate::store::Partition;
-use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 
-fn text(v: &Value, k: &str) -> Option<String> {
-    v[k].as_str().map(str::to_owned)
+fn boost_in(b: SamplingRateBoost) -> Boost {
+    Boost {
+        max_rate: b.max_rate,
+        cooldown_minutes: b.cooldown_window_minutes,
+    }
 }
 
-fn attributes(v: &Value) -> Option<BTreeMap<String, String>> {
-    v.as_object().map(|m| {
-        m.iter()
-            .filter_map(|(k, x)| Some((k.clone(), x.as_str()?.to_owned())))
-            .collect()
-    })
-}
-
-fn boost(v: &Value) -> Option<Boost> {
-    let b = v.as_object()?;
-    Some(Boost {
-        max_rate: b.get("MaxRate")?.as_f64()?,
-        cooldown_minutes: b
-            .get("CooldownWindowMinutes")
-            .and_then(Value::as_i64)
-            .unwrap_or(1),
-    })
-}
-
-fn rule_from(v: &Value) -> Rule {
+fn rule_in(r: types::SamplingRule) -> Rule {
     Rule {
-        name: text(v, "RuleName").unwrap_or_default(),
-        resource_arn: text(v, "ResourceARN").unwrap_or_default(),
-        priority: v["Priority"].as_i64().unwrap_or(0),
-        fixed_rate: v["FixedRate"].as_f64().unwrap_or(0.0),
-        reservoir_size: v["ReservoirSize"].as_i64().unwrap_or(0),
-        service_name: text(v, "ServiceName").unwrap_or_default(),
-        service_type: text(v, "ServiceType").unwrap_or_default(),
-        host: text(v, "Host").unwrap_or_default(),
-        http_method: text(v, "HTTPMethod").unwrap_or_default(),
-        url_path: text(v, "URLPath").unwrap_or_default(),
-        version: v["Version"].as_i64().unwrap_or(0),
-        attributes: attributes(&v["Attributes"]).unwrap_or_default(),
-        boost: boost(&v["SamplingRateBoost"]),
+        name: r.rule_name.unwrap_or_default(),
+        resource_arn: r.resource_arn,
+        priority: r.priority,
+        fixed_rate: r.fixed_rate,
+        reservoir_size: r.reservoir_size,
+        service_name: r.service_name,
+        service_type: r.service_type,
+        host: r.host,
+        http_method: r.http_method,
+        url_path: r.url_path,
+        version: r.version,
+        attributes: r.attributes.unwrap_or_default(),
+        boost: r.sampling_rate_boost.map(boost_in),
     }
 }
 
-fn record_json(r: &RuleRecord) -> Value {
-    let rule = &r.rule;
-    let mut m = json!({
-        "RuleName": rule.name,
-        "RuleARN": r.arn,
-        "ResourceARN": rule.resource_arn,
-        "Priority": rule.priority,
-        "FixedRate": rule.fixed_rate,
-        "ReservoirSize": rule.reservoir_size,
-        "ServiceName": rule.service_name,
-        "ServiceType": rule.service_type,
-        "Host": rule.host,
-        "HTTPMethod": rule.http_method,
-        "URLPath": rule.url_path,
-        "Version": rule.version,
-        "Attributes": rule.attributes,
-    });
-    if let Some(b) = &rule.boost {
-        m["SamplingRateBoost"] =
-            json!({"MaxRate": b.max_rate, "CooldownWindowMinutes": b.cooldown_minutes});
+fn record_out(r: RuleRecord) -> SamplingRuleRecord {
+    let rule = r.rule;
+    SamplingRuleRecord {
+        sampling_rule: Some(types::SamplingRule {
+            rule_name: Some(rule.name),
+            rule_arn: Some(r.arn),
+            resource_arn: rule.resource_arn,
+            priority: rule.priority,
+            fixed_rate: rule.fixed_rate,
+            reservoir_size: rule.reservoir_size,
+            service_name: rule.service_name,
+            service_type: rule.service_type,
+            host: rule.host,
+            http_method: rule.http_method,
+            url_path: rule.url_path,
+            version: rule.version,
+            attributes: Some(rule.attributes),
+            sampling_rate_boost: rule.boost.map(|b| SamplingRateBoost {
+                max_rate: b.max_rate,
+                cooldown_window_minutes: b.cooldown_minutes,
+            }),
+        }),
+        created_at: Some(r.created_at),
+        modified_at: Some(r.modified_at),
     }
-    json!({"SamplingRule": m, "CreatedAt": r.created_at, "ModifiedAt": r.modified_at})
 }
 
 pub async fn create_sampling_rule(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: CreateSamplingRuleRequest,
 ) -> Result<String, ApiError> {
-    let rule = rule_from(&req["SamplingRule"]);
-    let tags = super::tags::tags_from(&req["Tags"])?;
     let cmd = Command::CreateSamplingRule {
-        rule,
+        rule: rule_in(req.sampling_rule),
         arn_prefix: arn_prefix(&part.region, &part.account),
-        tags,
+        tags: super::tags::tags_from(req.tags.unwrap_or_default())?,
         at: st.now_secs(),
     };
-    rule_answer(super::execute(st, part, cmd).await?)
+    match super::execute(st, part, cmd).await? {
+        Applied::SamplingRule(r) => super::answer(&CreateSamplingRuleResult {
+            sampling_rule_record: Some(record_out(*r)),
+        }),
+        other => Err(super::unexpected(other)),
+    }
 }
 
-/// The `SamplingRuleRecord` answer of a create, update or delete.
-fn rule_answer(a: Applied) -> Result<String, ApiError> {
+/// The record a create, update or delete answers with.
+fn applied_record(a: Applied) -> Result<Option<SamplingRuleRecord>, ApiError> {
     match a {
-        Applied::SamplingRule(r) => {
-            Ok(json!({ "SamplingRuleRecord": record_json(&r) }).to_string())
-        }
+        Applied::SamplingRule(r) => Ok(Some(record_out(*r))),
         other => Err(super::unexpected(other)),
     }
 }
@@ -107,90 +99,97 @@ pub async fn get_sampling_rules(st: &ApiState, part: &Partition) -> Result<Strin
         .read(part, |c| c.sampling.rules.records(&prefix))
         .await?;
     // Every rule on one page: the Python SDK's poller makes one call and ignores NextToken.
-    Ok(
-        json!({ "SamplingRuleRecords": records.iter().map(record_json).collect::<Vec<_>>() })
-            .to_string(),
-    )
+    super::answer(&GetSamplingRulesResult {
+        sampling_rule_records: Some(records.into_iter().map(record_out).collect()),
+        next_token: None,
+    })
 }
 
 pub async fn update_sampling_rule(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: UpdateSamplingRuleRequest,
 ) -> Result<String, ApiError> {
-    let u = &req["SamplingRuleUpdate"];
+    let u = req.sampling_rule_update;
     let update = RuleUpdate {
-        resource_arn: text(u, "ResourceARN"),
-        priority: u["Priority"].as_i64(),
-        fixed_rate: u["FixedRate"].as_f64(),
-        reservoir_size: u["ReservoirSize"].as_i64(),
-        service_name: text(u, "ServiceName"),
-        service_type: text(u, "ServiceType"),
-        host: text(u, "Host"),
-        http_method: text(u, "HTTPMethod"),
-        url_path: text(u, "URLPath"),
-        attributes: attributes(&u["Attributes"]),
-        boost: boost(&u["SamplingRateBoost"]),
+        resource_arn: u.resource_arn,
+        priority: u.priority,
+        fixed_rate: u.fixed_rate,
+        reservoir_size: u.reservoir_size,
+        service_name: u.service_name,
+        service_type: u.service_type,
+        host: u.host,
+        http_method: u.http_method,
+        url_path: u.url_path,
+        attributes: u.attributes,
+        boost: u.sampling_rate_boost.map(boost_in),
     };
     let cmd = Command::UpdateSamplingRule {
-        name: text(u, "RuleName"),
-        arn: text(u, "RuleARN"),
+        name: u.rule_name,
+        arn: u.rule_arn,
         update,
         arn_prefix: arn_prefix(&part.region, &part.account),
         at: st.now_secs(),
     };
-    rule_answer(super::execute(st, part, cmd).await?)
+    super::answer(&types::UpdateSamplingRuleResult {
+        sampling_rule_record: applied_record(super::execute(st, part, cmd).await?)?,
+    })
 }
 
 pub async fn delete_sampling_rule(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: DeleteSamplingRuleRequest,
 ) -> Result<String, ApiError> {
     let cmd = Command::DeleteSamplingRule {
-        name: text(req, "RuleName"),
-        arn: text(req, "RuleARN"),
+        name: req.rule_name,
+        arn: req.rule_arn,
         arn_prefix: arn_prefix(&part.region, &part.account),
         at: st.now_secs(),
     };
-    rule_answer(super::execute(st, part, cmd).await?)
+    super::answer(&types::DeleteSamplingRuleResult {
+        sampling_rule_record: applied_record(super::execute(st, part, cmd).await?)?,
+    })
 }
 
-fn unprocessed_json(u: &[crate::sampling::Unprocessed]) -> Vec<Value> {
-    u.iter()
-        .map(|x| json!({"RuleName": x.rule_name, "ErrorCode": x.error_code, "Message": x.message}))
+fn unprocessed_out(u: Vec<crate::sampling::Unprocessed>) -> Vec<UnprocessedStatistics> {
+    u.into_iter()
+        .map(|x| UnprocessedStatistics {
+            rule_name: Some(x.rule_name),
+            error_code: Some(x.error_code.to_owned()),
+            message: Some(x.message),
+        })
         .collect()
 }
 
 pub async fn get_sampling_targets(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: GetSamplingTargetsRequest,
 ) -> Result<String, ApiError> {
-    let reports: Vec<Report> = req["SamplingStatisticsDocuments"]
-        .as_array()
+    let reports: Vec<Report> = req
+        .sampling_statistics_documents
         .into_iter()
-        .flatten()
         .map(|d| Report {
-            rule_name: text(d, "RuleName").unwrap_or_default(),
-            client_id: text(d, "ClientID").unwrap_or_default(),
-            timestamp: d["Timestamp"].as_f64().unwrap_or(0.0),
-            request_count: d["RequestCount"].as_i64().unwrap_or(0),
-            sampled_count: d["SampledCount"].as_i64().unwrap_or(0),
-            borrow_count: d["BorrowCount"].as_i64().unwrap_or(0),
+            rule_name: d.rule_name,
+            client_id: d.client_id,
+            timestamp: d.timestamp,
+            request_count: d.request_count,
+            sampled_count: d.sampled_count,
+            borrow_count: d.borrow_count.unwrap_or(0),
         })
         .collect();
-    let boosts: Vec<BoostReport> = req["SamplingBoostStatisticsDocuments"]
-        .as_array()
+    let boosts: Vec<BoostReport> = req
+        .sampling_boost_statistics_documents
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
         .map(|d| BoostReport {
-            rule_name: text(d, "RuleName").unwrap_or_default(),
-            service_name: text(d, "ServiceName").unwrap_or_default(),
-            timestamp: d["Timestamp"].as_f64().unwrap_or(0.0),
-            anomaly_count: d["AnomalyCount"].as_i64().unwrap_or(0),
-            total_count: d["TotalCount"].as_i64().unwrap_or(0),
-            sampled_anomaly_count: d["SampledAnomalyCount"].as_i64().unwrap_or(0),
+            rule_name: d.rule_name,
+            service_name: d.service_name,
+            timestamp: d.timestamp,
+            anomaly_count: d.anomaly_count,
+            total_count: d.total_count,
+            sampled_anomaly_count: d.sampled_anomaly_count,
         })
         .collect();
     let now = st.now_secs();
@@ -201,40 +200,31 @@ pub async fn get_sampling_targets(
             s.reservoirs.report(&s.rules, &reports, &boosts, now)
         })
         .await?;
-    let targets: Vec<Value> = out
+    let targets = out
         .targets
-        .iter()
-        .map(|t| {
-            let mut m = json!({
-                "RuleName": t.rule_name,
-                "FixedRate": t.fixed_rate,
-                "ReservoirQuota": t.reservoir_quota,
-                "ReservoirQuotaTTL": t.reservoir_quota_ttl,
-                "Interval": t.interval,
-            });
-            if let Some((rate, ttl)) = t.boost {
-                m["SamplingBoost"] = json!({"BoostRate": rate, "BoostRateTTL": ttl});
-            }
-            m
+        .into_iter()
+        .map(|t| SamplingTargetDocument {
+            rule_name: Some(t.rule_name),
+            fixed_rate: Some(t.fixed_rate),
+            reservoir_quota: Some(t.reservoir_quota),
+            reservoir_quota_ttl: Some(t.reservoir_quota_ttl),
+            interval: Some(t.interval),
+            sampling_boost: t
+                .boost
+                .map(|(boost_rate, boost_rate_ttl)| types::SamplingBoost {
+                    boost_rate,
+                    boost_rate_ttl,
+                }),
         })
         .collect();
-    let mut body = Map::new();
-    body.insert("SamplingTargetDocuments".into(), targets.into());
-    body.insert(
-        "LastRuleModification".into(),
-        out.last_rule_modification.into(),
-    );
-    body.insert(
-        "UnprocessedStatistics".into(),
-        unprocessed_json(&out.unprocessed).into(),
-    );
-    if !boosts.is_empty() {
-        body.insert(
-            "UnprocessedBoostStatistics".into(),
-            unprocessed_json(&out.unprocessed_boost).into(),
-        );
-    }
-    Ok(Value::Object(body).to_string())
+    super::answer(&GetSamplingTargetsResult {
+        sampling_target_documents: Some(targets),
+        last_rule_modification: Some(out.last_rule_modification),
+        unprocessed_statistics: Some(unprocessed_out(out.unprocessed)),
+        // Only a client that reports boost statistics hears about them.
+        unprocessed_boost_statistics: (!boosts.is_empty())
+            .then(|| unprocessed_out(out.unprocessed_boost)),
+    })
 }
 
 pub async fn get_sampling_statistic_summaries(
@@ -245,17 +235,18 @@ pub async fn get_sampling_statistic_summaries(
         .control
         .read(part, |c| c.sampling.reservoirs.summaries(&c.sampling.rules))
         .await?;
-    let list: Vec<Value> = list
-        .iter()
-        .map(|s| {
-            json!({
-                "RuleName": s.rule_name,
-                "Timestamp": s.timestamp,
-                "RequestCount": s.request_count,
-                "BorrowCount": s.borrow_count,
-                "SampledCount": s.sampled_count,
-            })
+    let list = list
+        .into_iter()
+        .map(|s| SamplingStatisticSummary {
+            rule_name: Some(s.rule_name),
+            timestamp: Some(s.timestamp),
+            request_count: Some(s.request_count),
+            borrow_count: Some(s.borrow_count),
+            sampled_count: Some(s.sampled_count),
         })
         .collect();
-    Ok(json!({ "SamplingStatisticSummaries": list }).to_string())
+    super::answer(&GetSamplingStatisticSummariesResult {
+        sampling_statistic_summaries: Some(list),
+        next_token: None,
+    })
 }

@@ -6,9 +6,17 @@
 
 use super::ApiState;
 use super::error::ApiError;
+use super::types::{
+    EncryptionConfig, GetEncryptionConfigResult, GetIndexingRulesResult, GetInsightEventsRequest,
+    GetInsightImpactGraphRequest, GetInsightRequest, GetInsightSummariesRequest,
+    GetInsightSummariesResult, GetTraceSegmentDestinationResult, IndexingRuleValue,
+    ProbabilisticRuleValue, PutEncryptionConfigRequest, PutEncryptionConfigResult,
+    PutTelemetryRecordsRequest, PutTelemetryRecordsResult, UpdateIndexingRuleRequest,
+    UpdateIndexingRuleResult, UpdateTraceSegmentDestinationRequest,
+    UpdateTraceSegmentDestinationResult,
+};
 use crate::control::{Applied, Command, IndexingRule};
 use crate::store::Partition;
-use serde_json::{Value, json};
 
 /// A KMS key given as an alias, a key ID or an ARN, as the key's ARN.
 fn kms_arn(part: &Partition, key: &str) -> String {
@@ -21,36 +29,40 @@ fn kms_arn(part: &Partition, key: &str) -> String {
     }
 }
 
-fn encryption_json(kind: &str, key_id: Option<&str>, status: &str) -> Value {
-    let mut c = json!({"Status": status, "Type": kind});
-    if let Some(k) = key_id {
-        c["KeyId"] = k.into();
-    }
-    json!({ "EncryptionConfig": c })
+fn encryption_out(kind: String, key_id: Option<String>, status: &str) -> Option<EncryptionConfig> {
+    Some(EncryptionConfig {
+        key_id,
+        status: Some(status.to_owned()),
+        r#type: Some(kind),
+    })
 }
 
 pub async fn get_encryption_config(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
     let e = st.control.read(part, |c| c.encryption.clone()).await?;
-    Ok(encryption_json(&e.kind, e.key_id.as_deref(), "ACTIVE").to_string())
+    super::answer(&GetEncryptionConfigResult {
+        encryption_config: encryption_out(e.kind, e.key_id, "ACTIVE"),
+    })
 }
 
 pub async fn put_encryption_config(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: PutEncryptionConfigRequest,
 ) -> Result<String, ApiError> {
-    let kind = req["Type"].as_str().unwrap_or("NONE");
-    let key_id = match (kind, req["KeyId"].as_str()) {
+    let kind = req.r#type;
+    let key_id = match (kind.as_str(), req.key_id.as_deref()) {
         ("KMS", None) => return Err(ApiError::invalid("KeyId is required when Type is KMS.")),
         ("KMS", Some(k)) => Some(kms_arn(part, k)),
         _ => None,
     };
     let cmd = Command::PutEncryption {
-        kind: kind.to_owned(),
+        kind: kind.clone(),
         key_id: key_id.clone(),
     };
     super::execute(st, part, cmd).await?;
-    Ok(encryption_json(kind, key_id.as_deref(), "UPDATING").to_string())
+    super::answer(&PutEncryptionConfigResult {
+        encryption_config: encryption_out(kind, key_id, "UPDATING"),
+    })
 }
 
 pub async fn get_trace_segment_destination(
@@ -58,16 +70,21 @@ pub async fn get_trace_segment_destination(
     part: &Partition,
 ) -> Result<String, ApiError> {
     let d = st.control.read(part, |c| c.destination.clone()).await?;
-    Ok(json!({"Destination": d.name, "Status": "ACTIVE"}).to_string())
+    super::answer(&GetTraceSegmentDestinationResult {
+        destination: Some(d.name),
+        status: Some("ACTIVE".to_owned()),
+    })
 }
 
 pub async fn update_trace_segment_destination(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: UpdateTraceSegmentDestinationRequest,
 ) -> Result<String, ApiError> {
-    let key = req["CloudWatchLogsConfiguration"]["SpansLogGroupKmsKeyId"].as_str();
-    if let Some(k) = key {
+    let key = req
+        .cloud_watch_logs_configuration
+        .and_then(|c| c.spans_log_group_kms_key_id);
+    if let Some(k) = &key {
         let is_key_arn =
             k.starts_with("arn:") && k.split(':').nth(5).is_some_and(|r| r.starts_with("key/"));
         if !is_key_arn {
@@ -77,45 +94,56 @@ pub async fn update_trace_segment_destination(
         }
     }
     let cmd = Command::UpdateDestination {
-        name: req["Destination"].as_str().map(str::to_owned),
-        kms_key_id: key.map(str::to_owned),
+        name: req.destination,
+        kms_key_id: key,
     };
     let name = match super::execute(st, part, cmd).await? {
         Applied::Destination(name) => name,
         other => return Err(super::unexpected(other)),
     };
-    Ok(json!({"Destination": name, "Status": "PENDING"}).to_string())
+    super::answer(&UpdateTraceSegmentDestinationResult {
+        destination: Some(name),
+        status: Some("PENDING".to_owned()),
+    })
 }
 
-fn rule_json(r: &IndexingRule) -> Value {
-    json!({
-        "Name": r.name,
-        "ModifiedAt": r.modified_at,
-        "Rule": {"Probabilistic": {
-            "DesiredSamplingPercentage": r.desired_percentage,
-            // Every trace stays searchable here, but the rule reports what it asks for.
-            "ActualSamplingPercentage": r.desired_percentage,
-        }},
-    })
+fn rule_out(r: &IndexingRule) -> super::types::IndexingRule {
+    super::types::IndexingRule {
+        name: Some(r.name.clone()),
+        modified_at: Some(r.modified_at),
+        rule: Some(IndexingRuleValue {
+            probabilistic: Some(ProbabilisticRuleValue {
+                desired_sampling_percentage: r.desired_percentage,
+                // Every trace stays searchable here, but the rule reports what it asks for.
+                actual_sampling_percentage: Some(r.desired_percentage),
+            }),
+        }),
+    }
 }
 
 pub async fn get_indexing_rules(st: &ApiState, part: &Partition) -> Result<String, ApiError> {
     let rules = st
         .control
         .read(part, |c| {
-            c.indexing_rules.iter().map(rule_json).collect::<Vec<_>>()
+            c.indexing_rules.iter().map(rule_out).collect::<Vec<_>>()
         })
         .await?;
-    Ok(json!({ "IndexingRules": rules }).to_string())
+    super::answer(&GetIndexingRulesResult {
+        indexing_rules: Some(rules),
+        next_token: None,
+    })
 }
 
 pub async fn update_indexing_rule(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: UpdateIndexingRuleRequest,
 ) -> Result<String, ApiError> {
-    let name = req["Name"].as_str().unwrap_or("");
-    let Some(pct) = req["Rule"]["Probabilistic"]["DesiredSamplingPercentage"].as_f64() else {
+    let Some(pct) = req
+        .rule
+        .probabilistic
+        .map(|p| p.desired_sampling_percentage)
+    else {
         return Err(ApiError::invalid(
             "Rule.Probabilistic.DesiredSamplingPercentage is required.",
         ));
@@ -126,12 +154,14 @@ pub async fn update_indexing_rule(
         )));
     }
     let cmd = Command::UpdateIndexingRule {
-        name: name.to_owned(),
+        name: req.name,
         percentage: pct,
         at: st.now_secs(),
     };
     match super::execute(st, part, cmd).await? {
-        Applied::IndexingRule(r) => Ok(json!({ "IndexingRule": rule_json(&r) }).to_string()),
+        Applied::IndexingRule(r) => super::answer(&UpdateIndexingRuleResult {
+            indexing_rule: Some(rule_out(&r)),
+        }),
         other => Err(super::unexpected(other)),
     }
 }
@@ -139,39 +169,45 @@ pub async fn update_indexing_rule(
 pub async fn put_telemetry_records(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: PutTelemetryRecordsRequest,
 ) -> Result<String, ApiError> {
-    let n = req["TelemetryRecords"].as_array().map_or(0, Vec::len) as u64;
+    let n = req.telemetry_records.len() as u64;
     super::execute(st, part, Command::CountTelemetryRecords { n }).await?;
-    Ok("{}".to_owned())
+    super::answer(&PutTelemetryRecordsResult {})
 }
 
-fn no_such_insight(req: &Value) -> ApiError {
+fn no_such_insight(id: &str) -> ApiError {
     ApiError::invalid(format!(
-        "Insight {} does not exist: insights come from AWS's anomaly detection, which xray-gateway does not run.",
-        req["InsightId"].as_str().unwrap_or("")
+        "Insight {id} does not exist: insights come from AWS's anomaly detection, which xray-gateway does not run."
     ))
 }
 
-pub fn get_insight_summaries(req: &Value) -> Result<String, ApiError> {
-    if req["EndTime"].as_f64() < req["StartTime"].as_f64() {
+pub fn get_insight_summaries(req: GetInsightSummariesRequest) -> Result<String, ApiError> {
+    if req.end_time < req.start_time {
         return Err(ApiError::invalid("EndTime must not be before StartTime."));
     }
-    if req["GroupName"].is_string() && req["GroupARN"].is_string() {
+    if req.group_name.is_some() && req.group_arn.is_some() {
         return Err(ApiError::invalid("Give GroupName or GroupARN, not both."));
     }
-    Ok(json!({ "InsightSummaries": [] }).to_string())
+    super::answer(&GetInsightSummariesResult {
+        insight_summaries: Some(Vec::new()),
+        next_token: None,
+    })
 }
 
-pub fn get_insight(req: &Value) -> Result<String, ApiError> {
-    Err(no_such_insight(req))
+pub fn get_insight(req: GetInsightRequest) -> Result<String, ApiError> {
+    Err(no_such_insight(&req.insight_id))
 }
 
-pub fn get_insight_impact_graph(st: &ApiState, req: &Value) -> Result<String, ApiError> {
-    let (start, end) = (
-        req["StartTime"].as_f64().unwrap_or(0.0),
-        req["EndTime"].as_f64().unwrap_or(0.0),
-    );
+pub fn get_insight_events(req: GetInsightEventsRequest) -> Result<String, ApiError> {
+    Err(no_such_insight(&req.insight_id))
+}
+
+pub fn get_insight_impact_graph(
+    st: &ApiState,
+    req: GetInsightImpactGraphRequest,
+) -> Result<String, ApiError> {
+    let (start, end) = (req.start_time, req.end_time);
     if end < start {
         return Err(ApiError::invalid("EndTime must not be before StartTime."));
     }
@@ -181,5 +217,5 @@ pub fn get_insight_impact_graph(st: &ApiState, req: &Value) -> Result<String, Ap
     if st.now_secs() - start > 30.0 * 86400.0 {
         return Err(ApiError::invalid("StartTime may be at most 30 days old."));
     }
-    Err(no_such_insight(req))
+    Err(no_such_insight(&req.insight_id))
 }

@@ -3,10 +3,13 @@
 
 use super::ApiState;
 use super::error::ApiError;
+use super::types::{
+    ListTagsForResourceRequest, ListTagsForResourceResponse, Tag, TagResourceRequest,
+    TagResourceResponse, UntagResourceRequest, UntagResourceResponse,
+};
 use crate::control::{Command, MAX_TAGS};
 use crate::error::ErrorKind;
 use crate::store::Partition;
-use serde_json::{Value, json};
 
 fn not_found(arn: &str) -> ApiError {
     let mut e = ApiError::new(
@@ -23,24 +26,20 @@ fn tag_chars_ok(s: &str) -> bool {
 }
 
 /// Reads and checks a `Tags` list (for TagResource and for resources created with tags).
-pub fn tags_from(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
-    let mut new = Vec::new();
-    for t in v.as_array().into_iter().flatten() {
-        let (k, v) = (
-            t["Key"].as_str().unwrap_or(""),
-            t["Value"].as_str().unwrap_or(""),
-        );
+pub fn tags_from(tags: Vec<Tag>) -> Result<Vec<(String, String)>, ApiError> {
+    let mut new = Vec::with_capacity(tags.len());
+    for Tag { key: k, value: v } in tags {
         if k.starts_with("aws:") {
             return Err(ApiError::invalid(format!(
                 "Tag key '{k}' uses the reserved prefix 'aws:'."
             )));
         }
-        if !tag_chars_ok(k) || !tag_chars_ok(v) {
+        if !tag_chars_ok(&k) || !tag_chars_ok(&v) {
             return Err(ApiError::invalid(format!(
                 "Tag '{k}' has characters outside letters, digits, spaces and _ . : / = + - @."
             )));
         }
-        new.push((k.to_owned(), v.to_owned()));
+        new.push((k, v));
     }
     if new.len() > MAX_TAGS {
         return Err(ApiError::with_code(
@@ -55,63 +54,63 @@ pub fn tags_from(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
 pub async fn tag_resource(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: TagResourceRequest,
 ) -> Result<String, ApiError> {
-    let arn = req["ResourceARN"].as_str().unwrap_or("");
     let cmd = Command::TagResource {
-        arn: arn.to_owned(),
-        tags: tags_from(&req["Tags"])?,
+        arn: req.resource_arn,
+        tags: tags_from(req.tags)?,
     };
     super::execute(st, part, cmd).await?;
-    Ok("{}".to_owned())
+    super::answer(&TagResourceResponse {})
 }
 
 pub async fn untag_resource(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: UntagResourceRequest,
 ) -> Result<String, ApiError> {
-    let arn = req["ResourceARN"].as_str().unwrap_or("");
-    let keys: Vec<&str> = req["TagKeys"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if let Some(k) = keys.iter().find(|k| k.starts_with("aws:")) {
+    if let Some(k) = req.tag_keys.iter().find(|k| k.starts_with("aws:")) {
         return Err(ApiError::invalid(format!(
             "Tag key '{k}' uses the reserved prefix 'aws:'."
         )));
     }
     let cmd = Command::UntagResource {
-        arn: arn.to_owned(),
-        keys: keys.iter().map(|k| k.to_string()).collect(),
+        arn: req.resource_arn,
+        keys: req.tag_keys,
     };
     super::execute(st, part, cmd).await?;
-    Ok("{}".to_owned())
+    super::answer(&UntagResourceResponse {})
 }
 
 pub async fn list_tags_for_resource(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: ListTagsForResourceRequest,
 ) -> Result<String, ApiError> {
-    let arn = req["ResourceARN"].as_str().unwrap_or("");
-    st.control
-        .read(part, |c| {
-            let tags = c.tags.get(arn).ok_or_else(|| not_found(arn))?;
-            let list: Vec<Value> = tags
-                .iter()
-                .map(|(k, v)| json!({"Key": k, "Value": v}))
-                .collect();
-            Ok(json!({ "Tags": list }).to_string())
-        })
+    let arn = req.resource_arn;
+    let tags = st
+        .control
+        .read(part, |c| c.tags.get(&arn).cloned())
         .await?
+        .ok_or_else(|| not_found(&arn))?;
+    let list = tags
+        .into_iter()
+        .map(|(key, value)| Tag { key, value })
+        .collect();
+    super::answer(&ListTagsForResourceResponse {
+        tags: Some(list),
+        next_token: None,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    fn req<T: serde::de::DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
 
     const ARN: &str = "arn:aws:xray:us-east-1:000000000000:group/api/XYZ";
 
@@ -129,7 +128,7 @@ mod tests {
 
     async fn tags(st: &ApiState, part: &Partition) -> Value {
         serde_json::from_str(
-            &list_tags_for_resource(st, part, &json!({"ResourceARN": ARN}))
+            &list_tags_for_resource(st, part, req(json!({"ResourceARN": ARN})))
                 .await
                 .unwrap(),
         )
@@ -139,17 +138,21 @@ mod tests {
     #[tokio::test]
     async fn tags_are_added_replaced_and_removed() {
         let (st, part) = state();
-        tag_resource(&st, &part, &json!({"ResourceARN": ARN, "Tags": [{"Key": "team", "Value": "a"}, {"Key": "env", "Value": "dev"}]})).await.unwrap();
+        tag_resource(&st, &part, req(json!({"ResourceARN": ARN, "Tags": [{"Key": "team", "Value": "a"}, {"Key": "env", "Value": "dev"}]}))).await.unwrap();
         tag_resource(
             &st,
             &part,
-            &json!({"ResourceARN": ARN, "Tags": [{"Key": "team", "Value": "b"}]}),
+            req(json!({"ResourceARN": ARN, "Tags": [{"Key": "team", "Value": "b"}]})),
         )
         .await
         .unwrap();
-        untag_resource(&st, &part, &json!({"ResourceARN": ARN, "TagKeys": ["env"]}))
-            .await
-            .unwrap();
+        untag_resource(
+            &st,
+            &part,
+            req(json!({"ResourceARN": ARN, "TagKeys": ["env"]})),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             tags(&st, &part).await["Tags"],
             json!([{"Key": "aws:created", "Value": "x"}, {"Key": "team", "Value": "b"}])
@@ -158,7 +161,7 @@ mod tests {
             untag_resource(
                 &st,
                 &part,
-                &json!({"ResourceARN": ARN, "TagKeys": ["aws:created"]})
+                req(json!({"ResourceARN": ARN, "TagKeys": ["aws:created"]}))
             )
             .await
             .is_err()
@@ -171,13 +174,13 @@ mod tests {
         let fifty: Vec<Value> = (0..50)
             .map(|i| json!({"Key": format!("k{i}"), "Value": "v"}))
             .collect();
-        tag_resource(&st, &part, &json!({"ResourceARN": ARN, "Tags": fifty}))
+        tag_resource(&st, &part, req(json!({"ResourceARN": ARN, "Tags": fifty})))
             .await
             .unwrap();
         let e = tag_resource(
             &st,
             &part,
-            &json!({"ResourceARN": ARN, "Tags": [{"Key": "one-more", "Value": "v"}]}),
+            req(json!({"ResourceARN": ARN, "Tags": [{"Key": "one-more", "Value": "v"}]})),
         )
         .await
         .unwrap_err();

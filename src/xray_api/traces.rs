@@ -3,6 +3,10 @@
 use super::ApiState;
 use super::error::ApiError;
 use super::token;
+use super::types::{
+    BatchGetTracesRequest, BatchGetTracesResult, GetTraceSummariesRequest, PutTraceSegmentsResult,
+    Segment, Trace, UnprocessedTraceSegment,
+};
 use crate::convert::{Options, transit};
 use crate::ingest::ingest;
 use crate::model::processed::{StoredDoc, process};
@@ -13,7 +17,7 @@ use crate::model::time::{micros_to_secs, secs_to_micros};
 use crate::model::{Micros, TraceId};
 use crate::query;
 use crate::store::{Cursor, Partition, SummaryQuery, TimeRangeType};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -75,7 +79,7 @@ pub async fn put_trace_segments(
     }
     // Spans the CloudWatch agent sends in OTLP form are converted here, as X-Ray does.
     let now_secs = st.clock.now_micros() / 1_000_000;
-    let mut unprocessed: Vec<Value> = Vec::new();
+    let mut unprocessed: Vec<UnprocessedTraceSegment> = Vec::new();
     let mut expanded: Vec<Cow<'_, str>> = Vec::with_capacity(docs.len());
     for d in &docs {
         if !d.trim_start().starts_with(transit::PREFIX) {
@@ -85,13 +89,17 @@ pub async fn put_trace_segments(
         match transit::documents(d, &Options::default(), now_secs) {
             Ok((converted, refused)) => {
                 expanded.extend(converted.into_iter().map(Cow::Owned));
-                unprocessed.extend(refused.into_iter().map(|r| {
-                    json!({"Id": r.span_id, "ErrorCode": INVALID_SEGMENT, "Message": r.message})
+                unprocessed.extend(refused.into_iter().map(|r| UnprocessedTraceSegment {
+                    id: Some(r.span_id),
+                    error_code: Some(INVALID_SEGMENT.to_owned()),
+                    message: Some(r.message),
                 }));
             }
-            Err(message) => {
-                unprocessed.push(json!({"ErrorCode": INVALID_SEGMENT, "Message": message}))
-            }
+            Err(message) => unprocessed.push(UnprocessedTraceSegment {
+                id: None,
+                error_code: Some(INVALID_SEGMENT.to_owned()),
+                message: Some(message),
+            }),
         }
     }
     let refused = ingest(
@@ -101,28 +109,23 @@ pub async fn put_trace_segments(
         &expanded,
     )
     .await?;
-    unprocessed.extend(refused.into_iter().map(|(_, r)| {
-        let mut v = json!({"ErrorCode": r.code, "Message": r.message});
-        if let Some(id) = r.id {
-            v["Id"] = id.into();
-        }
-        v
+    unprocessed.extend(refused.into_iter().map(|(_, r)| UnprocessedTraceSegment {
+        id: r.id,
+        error_code: Some(r.code.to_string()),
+        message: Some(r.message),
     }));
-    Ok(json!({ "UnprocessedTraceSegments": unprocessed }).to_string())
+    super::answer(&PutTraceSegmentsResult {
+        unprocessed_trace_segments: Some(unprocessed),
+    })
 }
 
 pub async fn batch_get_traces(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: BatchGetTracesRequest,
 ) -> Result<String, ApiError> {
     let mut requested: Vec<&str> = Vec::new();
-    for id in req["TraceIds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    for id in req.trace_ids.iter().map(String::as_str) {
         if !requested.contains(&id) {
             requested.push(id);
         }
@@ -145,7 +148,7 @@ pub async fn batch_get_traces(
         }
     }
     let fp = token::fingerprint(&requested);
-    let offset = match req["NextToken"].as_str() {
+    let offset = match req.next_token.as_deref() {
         None | Some("") => 0,
         Some(t) => token::decode(t, "bt", fp)
             .map_err(ApiError::invalid)?
@@ -160,44 +163,48 @@ pub async fn batch_get_traces(
         .copied()
         .collect();
     let traces = st.store.get_traces(part, &page).await?;
-    let traces: Vec<Value> = traces
+    let traces = traces
         .into_iter()
-        .map(|t| {
-            let segments = processed_segments(&t, usize::MAX);
-            json!({
-                "Id": t.trace_id.to_string(),
-                "Duration": t.duration_secs(),
-                "LimitExceeded": t.limit_exceeded,
-                "Segments": segments,
-            })
+        .map(|t| Trace {
+            id: Some(t.trace_id.to_string()),
+            duration: Some(t.duration_secs()),
+            limit_exceeded: Some(t.limit_exceeded),
+            segments: Some(
+                processed(&t)
+                    .into_iter()
+                    .map(|p| Segment {
+                        id: Some(p.id),
+                        document: Some(p.document),
+                    })
+                    .collect(),
+            ),
         })
         .collect();
-    let mut out = json!({ "Traces": traces, "UnprocessedTraceIds": unprocessed });
     let next = offset + TRACES_PER_PAGE;
-    if next < found.len() {
-        out["NextToken"] = token::encode("bt", fp, &[next.to_string()]).into();
-    }
-    Ok(out.to_string())
+    super::answer(&BatchGetTracesResult {
+        traces: Some(traces),
+        unprocessed_trace_ids: Some(unprocessed.into_iter().map(str::to_owned).collect()),
+        next_token: (next < found.len()).then(|| token::encode("bt", fp, &[next.to_string()])),
+    })
 }
 
-fn time_member(req: &Value, name: &str) -> Result<Micros, ApiError> {
-    req[name]
-        .as_f64()
-        .and_then(secs_to_micros)
+/// A request's time member in microseconds.
+pub fn time_member(secs: f64, name: &str) -> Result<Micros, ApiError> {
+    secs_to_micros(secs)
         .ok_or_else(|| ApiError::invalid(format!("{name} must be a timestamp in epoch seconds.")))
 }
 
 pub async fn get_trace_summaries(
     st: &ApiState,
     part: &Partition,
-    req: &Value,
+    req: GetTraceSummariesRequest,
 ) -> Result<String, ApiError> {
-    let start = time_member(req, "StartTime")?;
-    let end = time_member(req, "EndTime")?;
+    let start = time_member(req.start_time, "StartTime")?;
+    let end = time_member(req.end_time, "EndTime")?;
     if end < start {
         return Err(ApiError::invalid("EndTime must not be before StartTime."));
     }
-    let range = match req["TimeRangeType"].as_str() {
+    let range = match req.time_range_type.as_deref() {
         None | Some("TraceId") => TimeRangeType::TraceId,
         Some("Event") => TimeRangeType::Event,
         Some("Service") => TimeRangeType::Service,
@@ -207,14 +214,15 @@ pub async fn get_trace_summaries(
             )));
         }
     };
-    let filter = req["FilterExpression"].as_str().unwrap_or("");
+    let filter = req.filter_expression.as_deref().unwrap_or("");
     let compiled = compile_filter(st, part, filter).await?;
-    let strategy = &req["SamplingStrategy"];
-    let sampling_on = req["Sampling"].as_bool().unwrap_or(strategy.is_object());
+    // A strategy alone turns sampling on.
+    let sampling_on = req.sampling.unwrap_or(req.sampling_strategy.is_some());
+    let strategy = req.sampling_strategy.unwrap_or_default();
     let (mut scan_start, mut sample_rate) = (start, None);
     if sampling_on {
-        let value = strategy["Value"].as_f64();
-        match strategy["Name"].as_str() {
+        let value = strategy.value;
+        match strategy.name.as_deref() {
             Some("PartialScan") => {
                 // Scan only the most recent fraction of the window.
                 let frac = value.unwrap_or(DEFAULT_SAMPLING_RATE).clamp(0.0, 1.0);
@@ -238,7 +246,7 @@ pub async fn get_trace_summaries(
         scan_start,
         sample_rate.map(f64::to_bits),
     ));
-    let after = match req["NextToken"].as_str() {
+    let after = match req.next_token.as_deref() {
         None | Some("") => None,
         Some(t) => {
             let f = token::decode(t, "ts", fp).map_err(ApiError::invalid)?;
@@ -319,15 +327,6 @@ pub async fn compile_filter(
     let expr = query::resolve_groups(expr, &groups)?;
     let filter = query::compile(&expr)?;
     Ok(Some(Arc::new(filter)))
-}
-
-/// A stored trace's processed documents as `[{Id, Document}]`, at most `limit` of them.
-pub fn processed_segments(t: &crate::store::StoredTrace, limit: usize) -> Vec<Value> {
-    processed(t)
-        .into_iter()
-        .take(limit)
-        .map(|s| json!({"Id": s.id, "Document": s.document}))
-        .collect()
 }
 
 /// A stored trace's processed documents (see `model::processed`).
