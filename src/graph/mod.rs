@@ -16,7 +16,7 @@ pub use render::{histogram, render_services, stats_json};
 
 use crate::model::Micros;
 use crate::model::intern::Sid;
-use crate::model::summary::{TraceSummary, flag};
+use crate::model::summary::{Flags, TraceSummary};
 use crate::model::time::micros_to_secs;
 use rustc_hash::FxHashMap;
 
@@ -108,15 +108,15 @@ impl Default for Stats {
 }
 
 impl Stats {
-    pub fn add(&mut self, flags: u8, duration: f64, start: Micros, sign: i64) {
+    pub fn add(&mut self, flags: Flags, duration: f64, start: Micros, sign: i64) {
         if duration.is_nan() {
             return;
         }
-        let class = if flags & flag::FAULT != 0 {
+        let class = if flags.contains(Flags::FAULT) {
             &mut self.fault
-        } else if flags & flag::THROTTLE != 0 {
+        } else if flags.contains(Flags::THROTTLE) {
             &mut self.throttle
-        } else if flags & flag::ERROR != 0 {
+        } else if flags.contains(Flags::ERROR) {
             &mut self.error_other
         } else {
             &mut self.ok
@@ -177,7 +177,7 @@ impl Graph {
             let n = self.nodes.entry(r.sid).or_default();
             n.stats.add(r.flags, r.duration, r.start, sign);
             n.rows += sign;
-            if r.flags & flag::INFERRED != 0 {
+            if r.flags.contains(Flags::INFERRED) {
                 n.inferred += sign;
             }
         }
@@ -213,7 +213,7 @@ impl Graph {
         self.links
             .entry((from, to))
             .or_default()
-            .add(0, age.max(0.0), start, 1);
+            .add(Flags::empty(), age.max(0.0), start, 1);
     }
 
     pub fn merge(&mut self, o: &Graph) {

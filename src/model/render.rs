@@ -156,7 +156,7 @@ pub struct WireSummary<'a>(pub &'a TraceSummary);
 
 impl Serialize for WireSummary<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use super::summary::flag;
+        use super::summary::Flags;
         let t = self.0;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("StartTime", &micros_to_secs(t.start))?;
@@ -164,10 +164,10 @@ impl Serialize for WireSummary<'_> {
         if let Some(r) = t.response_time {
             m.serialize_entry("ResponseTime", &r)?;
         }
-        m.serialize_entry("HasFault", &t.has(flag::FAULT))?;
-        m.serialize_entry("HasError", &t.has(flag::ERROR))?;
-        m.serialize_entry("HasThrottle", &t.has(flag::THROTTLE))?;
-        m.serialize_entry("IsPartial", &t.has(flag::PARTIAL))?;
+        m.serialize_entry("HasFault", &t.has(Flags::FAULT))?;
+        m.serialize_entry("HasError", &t.has(Flags::ERROR))?;
+        m.serialize_entry("HasThrottle", &t.has(Flags::THROTTLE))?;
+        m.serialize_entry("IsPartial", &t.has(Flags::PARTIAL))?;
         if let Some(h) = &t.http {
             let mut hm = serde_json::Map::new();
             if let Some(u) = &h.url {

@@ -3,7 +3,7 @@
 //! Plans may over-approximate (return traces the predicate rejects), never under-approximate.
 
 use super::intern::{Sid, Sym};
-use super::summary::{Scalar, TraceSummary, flag};
+use super::summary::{Flags, Scalar, TraceSummary};
 use std::hash::{Hash, Hasher};
 
 /// A fact a trace is indexed under.
@@ -15,8 +15,8 @@ pub enum Term {
     ServiceType(Sym),
     /// The root response status.
     HttpStatus(u16),
-    /// A trace-level flag (`flag::FAULT`, `ERROR`, `THROTTLE`, `PARTIAL`, `INFERRED`).
-    Flag(u8),
+    /// A trace-level flag (`Flags::FAULT`, `ERROR`, `THROTTLE`, `PARTIAL`, `INFERRED`).
+    Flag(Flags),
     /// An annotation key is present.
     AnnotationKey(Sym),
     /// An annotation has this value (see [`value_hash`]).
@@ -88,11 +88,11 @@ pub fn index_terms(s: &TraceSummary, out: &mut Vec<Term>) {
         out.push(Term::HttpStatus(st));
     }
     for f in [
-        flag::FAULT,
-        flag::ERROR,
-        flag::THROTTLE,
-        flag::PARTIAL,
-        flag::INFERRED,
+        Flags::FAULT,
+        Flags::ERROR,
+        Flags::THROTTLE,
+        Flags::PARTIAL,
+        Flags::INFERRED,
     ] {
         if s.has(f) {
             out.push(Term::Flag(f));

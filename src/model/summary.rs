@@ -20,15 +20,31 @@ use serde::{Deserialize, Serialize};
 /// X-Ray indexes at most this many annotation keys per trace.
 pub const MAX_ANNOTATION_KEYS: usize = 50;
 
-/// Flags of a trace, a segment row or an edge row.
-pub mod flag {
-    pub const FAULT: u8 = 1;
-    pub const ERROR: u8 = 2;
-    pub const THROTTLE: u8 = 4;
-    /// Trace: something is in progress or a traced call has no callee. Row: in progress.
-    pub const PARTIAL: u8 = 8;
-    /// Trace: has inferred nodes. Row: the row is an inferred segment.
-    pub const INFERRED: u8 = 16;
+bitflags::bitflags! {
+    /// What is true of a trace, a segment row or an edge row.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+    pub struct Flags: u8 {
+        const FAULT = 1;
+        const ERROR = 2;
+        const THROTTLE = 4;
+        /// Trace: something is in progress or a traced call has no callee. Row: in progress.
+        const PARTIAL = 8;
+        /// Trace: has inferred nodes. Row: the row is an inferred segment.
+        const INFERRED = 16;
+    }
+}
+
+// As the byte itself, so stored summaries read the same as before the type existed.
+impl Serialize for Flags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.bits())
+    }
+}
+
+impl<'de> Deserialize<'de> for Flags {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u8::deserialize(d).map(Flags::from_bits_retain)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,7 +126,7 @@ pub struct RootCauses {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SegmentRow {
     pub sid: Sid,
-    pub flags: u8,
+    pub flags: Flags,
     pub http_status: Option<u16>,
     /// Seconds; NaN while in progress.
     pub duration: f64,
@@ -122,7 +138,7 @@ pub struct SegmentRow {
 pub struct EdgeRow {
     pub from: Sid,
     pub to: Sid,
-    pub flags: u8,
+    pub flags: Flags,
     pub http_status: Option<u16>,
     pub duration: f64,
     pub start: Micros,
@@ -143,7 +159,7 @@ pub struct TraceSummary {
     /// Latest end (or start, for what is still in progress) of any document.
     pub last: Micros,
     pub response_time: Option<f64>,
-    pub flags: u8,
+    pub flags: Flags,
     pub entry_point: Option<Sid>,
     pub http: Option<Box<Http>>,
     pub services: Box<[Sid]>,
@@ -174,8 +190,8 @@ impl TraceSummary {
         micros_to_secs(self.last.saturating_sub(self.start))
     }
 
-    pub fn has(&self, f: u8) -> bool {
-        self.flags & f != 0
+    pub fn has(&self, f: Flags) -> bool {
+        self.flags.intersects(f)
     }
 
     pub fn hot(&self) -> Hot {
@@ -247,7 +263,7 @@ struct Head {
     start: Micros,
     last: Micros,
     response_time: Option<f64>,
-    flags: u8,
+    flags: Flags,
     entry_point: Option<Sid>,
     http: Option<Box<Http>>,
     services: Box<[Sid]>,
@@ -265,7 +281,7 @@ pub struct Hot {
     pub last: Micros,
     /// NaN while the root segment is in progress.
     pub response_time: f64,
-    pub flags: u8,
+    pub flags: Flags,
     /// 0 when the root segment has none.
     pub http_status: u16,
     pub entry_point: Option<Sid>,
@@ -277,17 +293,11 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
     }
 }
 
-fn entity_flags(e: &Entity<'_>) -> u8 {
-    let mut f = 0;
-    if e.fault == Some(true) {
-        f |= flag::FAULT;
-    }
-    if e.error == Some(true) {
-        f |= flag::ERROR;
-    }
-    if e.throttle == Some(true) {
-        f |= flag::THROTTLE;
-    }
+fn entity_flags(e: &Entity<'_>) -> Flags {
+    let mut f = Flags::empty();
+    f.set(Flags::FAULT, e.fault == Some(true));
+    f.set(Flags::ERROR, e.error == Some(true));
+    f.set(Flags::THROTTLE, e.throttle == Some(true));
     f
 }
 
@@ -304,9 +314,13 @@ fn secs_of(d: Option<Micros>) -> f64 {
     d.map_or(f64::NAN, micros_to_secs)
 }
 
-fn row_of(tree: &Tree<'_>, i: usize, sid: Sid, extra: u8) -> SegmentRow {
+fn row_of(tree: &Tree<'_>, i: usize, sid: Sid, extra: Flags) -> SegmentRow {
     let n = &tree.nodes[i];
-    let partial = if n.end.is_none() { flag::PARTIAL } else { 0 };
+    let partial = if n.end.is_none() {
+        Flags::PARTIAL
+    } else {
+        Flags::empty()
+    };
     SegmentRow {
         sid,
         flags: entity_flags(n.e) | partial | extra,
@@ -360,7 +374,7 @@ struct Collector {
     instances: Vec<Box<str>>,
     zones: Vec<Sym>,
     annotations: Vec<(Sym, AnnotationValues)>,
-    flags: u8,
+    flags: Flags,
     spans: Vec<(u64, Sid, Micros)>,
     links: Vec<LinkRow>,
 }
@@ -394,18 +408,18 @@ impl Collector {
         if n.is_segment {
             let sid = tree.service_of(i);
             push_unique(&mut self.services, sid);
-            self.rows.push(row_of(tree, i, sid, 0));
+            self.rows.push(row_of(tree, i, sid, Flags::empty()));
             // A callee: the call is the caller's subsegment, or the caller's segment itself.
             if let Some(p) = n.parent
                 && let Some(from) = tree.owner_service(p)
             {
                 let caller = if tree.nodes[p].is_segment { i } else { p };
-                self.edge(from, sid, row_of(tree, caller, sid, 0));
+                self.edge(from, sid, row_of(tree, caller, sid, Flags::empty()));
             }
         } else if let Some(inferred) = tree.inferred_service(i) {
             push_unique(&mut self.services, inferred);
-            self.flags |= flag::INFERRED;
-            let r = row_of(tree, i, inferred, flag::INFERRED);
+            self.flags |= Flags::INFERRED;
+            let r = row_of(tree, i, inferred, Flags::INFERRED);
             self.rows.push(r);
             if let Some(from) = owner {
                 self.edge(from, inferred, r);
@@ -428,7 +442,7 @@ impl Collector {
     fn entity_flags(&mut self, tree: &Tree<'_>, i: usize) {
         let n = &tree.nodes[i];
         let e = n.e;
-        self.flags |= entity_flags(e) & flag::THROTTLE;
+        self.flags |= entity_flags(e) & Flags::THROTTLE;
         let traced = e.traced == Some(true)
             || e.http
                 .as_ref()
@@ -436,7 +450,7 @@ impl Collector {
                 .and_then(|r| r.traced)
                 == Some(true);
         if n.end.is_none() || (traced && !n.is_segment && !tree.has_callee_segment(i)) {
-            self.flags |= flag::PARTIAL;
+            self.flags |= Flags::PARTIAL;
         }
     }
 
@@ -522,7 +536,7 @@ impl Collector {
             let n = &tree.nodes[r];
             let e = n.e;
             s.entry_point = Some(tree.service_of(r));
-            self.flags |= entity_flags(e) & (flag::FAULT | flag::ERROR);
+            self.flags |= entity_flags(e) & (Flags::FAULT | Flags::ERROR);
             s.response_time = n
                 .end
                 .map(|end| micros_to_secs(end - n.start.unwrap_or(end)));
@@ -541,8 +555,8 @@ impl Collector {
             }
             causes.response_time = response_time_root_cause(tree, r).into_iter().collect();
         }
-        causes.fault = flag_root_causes(tree, flag::FAULT, self.flags & flag::FAULT != 0);
-        causes.error = flag_root_causes(tree, flag::ERROR, self.flags & flag::ERROR != 0);
+        causes.fault = flag_root_causes(tree, Flags::FAULT, self.flags.contains(Flags::FAULT));
+        causes.error = flag_root_causes(tree, Flags::ERROR, self.flags.contains(Flags::ERROR));
         causes
     }
 
@@ -612,8 +626,8 @@ fn name_sym(n: &Node<'_>) -> Sym {
     intern::sym(n.e.name.as_deref().unwrap_or(""))
 }
 
-fn flag_root_causes(tree: &Tree<'_>, f: u8, impacting: bool) -> Box<[RootCause]> {
-    let has = |i: usize| entity_flags(tree.nodes[i].e) & f != 0;
+fn flag_root_causes(tree: &Tree<'_>, f: Flags, impacting: bool) -> Box<[RootCause]> {
+    let has = |i: usize| entity_flags(tree.nodes[i].e).intersects(f);
     let mut out: Vec<RootCause> = Vec::new();
     for (i, n) in tree.nodes.iter().enumerate() {
         if !has(i) || n.children.iter().any(|&c| has(c)) {

@@ -12,7 +12,7 @@ use crate::model::intern::{self, Sid, Sym};
 use crate::model::render::RootCausesOf;
 use crate::model::selection::{Plan, Term, TraceFilter, text_hash, value_hash};
 use crate::model::summary::{
-    EdgeRow, RcEntity, RcException, RcService, RootCause, Scalar, SegmentRow, TraceSummary, flag,
+    EdgeRow, Flags, RcEntity, RcException, RcService, RootCause, Scalar, SegmentRow, TraceSummary,
 };
 
 /// A node selector with its strings resolved; `Some(None)` names a string no trace carries.
@@ -172,8 +172,8 @@ fn any_str<'s>(values: impl Iterator<Item = &'s str>, test: &Option<(Op, String)
     }
 }
 
-fn flags_ok(f: u8) -> bool {
-    f & (flag::FAULT | flag::ERROR | flag::THROTTLE) == 0
+fn flags_ok(f: Flags) -> bool {
+    !f.intersects(Flags::FAULT | Flags::ERROR | Flags::THROTTLE)
 }
 
 fn position_kw(kw: BoolKw, i: usize, n: usize) -> bool {
@@ -336,11 +336,11 @@ impl F {
         match cx {
             Cx::Trace(s) => match kw {
                 BoolKw::Ok => flags_ok(s.flags),
-                BoolKw::Error => s.has(flag::ERROR),
-                BoolKw::Fault => s.has(flag::FAULT),
-                BoolKw::Throttle => s.has(flag::THROTTLE),
-                BoolKw::Partial => s.has(flag::PARTIAL),
-                BoolKw::Inferred => s.has(flag::INFERRED),
+                BoolKw::Error => s.has(Flags::ERROR),
+                BoolKw::Fault => s.has(Flags::FAULT),
+                BoolKw::Throttle => s.has(Flags::THROTTLE),
+                BoolKw::Partial => s.has(Flags::PARTIAL),
+                BoolKw::Inferred => s.has(Flags::INFERRED),
                 _ => false,
             },
             Cx::Row(s, r) => match kw {
@@ -360,14 +360,14 @@ impl F {
         }
     }
 
-    fn row_flag(kw: BoolKw, f: u8) -> bool {
+    fn row_flag(kw: BoolKw, f: Flags) -> bool {
         match kw {
             BoolKw::Ok => flags_ok(f),
-            BoolKw::Error => f & flag::ERROR != 0,
-            BoolKw::Fault => f & flag::FAULT != 0,
-            BoolKw::Throttle => f & flag::THROTTLE != 0,
-            BoolKw::Partial => f & flag::PARTIAL != 0,
-            BoolKw::Inferred => f & flag::INFERRED != 0,
+            BoolKw::Error => f.contains(Flags::ERROR),
+            BoolKw::Fault => f.contains(Flags::FAULT),
+            BoolKw::Throttle => f.contains(Flags::THROTTLE),
+            BoolKw::Partial => f.contains(Flags::PARTIAL),
+            BoolKw::Inferred => f.contains(Flags::INFERRED),
             _ => false,
         }
     }
@@ -477,11 +477,11 @@ impl F {
             F::And(a, b) => Plan::And(vec![a.plan(), b.plan()]),
             F::Or(a, b) => Plan::Or(vec![a.plan(), b.plan()]),
             F::Bool(kw, true) => match kw {
-                BoolKw::Fault => Plan::Term(Term::Flag(flag::FAULT)),
-                BoolKw::Error => Plan::Term(Term::Flag(flag::ERROR)),
-                BoolKw::Throttle => Plan::Term(Term::Flag(flag::THROTTLE)),
-                BoolKw::Partial => Plan::Term(Term::Flag(flag::PARTIAL)),
-                BoolKw::Inferred => Plan::Term(Term::Flag(flag::INFERRED)),
+                BoolKw::Fault => Plan::Term(Term::Flag(Flags::FAULT)),
+                BoolKw::Error => Plan::Term(Term::Flag(Flags::ERROR)),
+                BoolKw::Throttle => Plan::Term(Term::Flag(Flags::THROTTLE)),
+                BoolKw::Partial => Plan::Term(Term::Flag(Flags::PARTIAL)),
+                BoolKw::Inferred => Plan::Term(Term::Flag(Flags::INFERRED)),
                 _ => Plan::All,
             },
             F::Num(NumKw::HttpStatus, Op::Eq, v) => match u16::try_from(*v as i64) {

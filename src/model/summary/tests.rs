@@ -45,7 +45,7 @@ fn root_is_the_segment_without_a_parent_in_the_trace() {
         ),
     ]);
     assert_eq!(name(s.entry_point.unwrap()), "front");
-    assert!(!s.has(flag::FAULT), "HasFault reads the root segment");
+    assert!(!s.has(Flags::FAULT), "HasFault reads the root segment");
     assert_eq!(s.response_time, Some(1.0));
     assert_eq!(s.services.len(), 2, "the callee replaced the inferred node");
     let [edge] = &s.edges[..] else {
@@ -71,7 +71,7 @@ fn a_segment_whose_parent_has_not_arrived_is_the_root_for_now() {
         r#","parent_id":"1000000000000009","error":true"#,
     )]);
     assert_eq!(name(s.entry_point.unwrap()), "back");
-    assert!(s.has(flag::ERROR));
+    assert!(s.has(Flags::ERROR));
 }
 
 #[test]
@@ -92,17 +92,17 @@ fn remote_calls_without_callee_are_inferred_services_with_rows_and_edges() {
             ("S3".into(), Some("AWS::S3".into()))
         ]
     );
-    assert!(s.has(flag::INFERRED));
+    assert!(s.has(Flags::INFERRED));
     let inferred: Vec<_> = s
         .rows
         .iter()
-        .filter(|r| r.flags & flag::INFERRED != 0)
+        .filter(|r| r.flags.contains(Flags::INFERRED))
         .collect();
     assert_eq!(inferred.len(), 2);
     assert!(
         inferred
             .iter()
-            .any(|r| r.flags & flag::FAULT != 0 && name(r.sid) == "api.example.com")
+            .any(|r| r.flags.contains(Flags::FAULT) && name(r.sid) == "api.example.com")
     );
     assert_eq!(s.edges.len(), 2);
 }

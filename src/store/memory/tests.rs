@@ -90,7 +90,7 @@ async fn complete_replaces_in_progress_and_never_the_reverse() {
     assert!(
         !page.items[0]
             .summary
-            .has(crate::model::summary::flag::PARTIAL)
+            .has(crate::model::summary::Flags::PARTIAL)
     );
     assert_eq!(s.stats().documents, 1);
 }

@@ -98,7 +98,7 @@ pub fn term_hash(t: &Term) -> i64 {
         Term::ServiceName(s) => (0u8, &*name(s)).hash(&mut h),
         Term::ServiceType(s) => (1u8, &*name(s)).hash(&mut h),
         Term::HttpStatus(st) => (2u8, st).hash(&mut h),
-        Term::Flag(f) => (3u8, f).hash(&mut h),
+        Term::Flag(f) => (3u8, f.bits()).hash(&mut h),
         Term::AnnotationKey(s) => (4u8, &*name(s)).hash(&mut h),
         Term::Annotation(s, v) => (5u8, &*name(s), v).hash(&mut h),
         Term::User(u) => (6u8, u).hash(&mut h),
