@@ -4,9 +4,6 @@
 //!
 //! `cargo bench --bench otlp_ingest`
 
-#[path = "../examples/common/otlp_template.rs"]
-mod otlp_template;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -16,13 +13,14 @@ use xray_gateway::convert::{Options, ResourceInfo, convert_span};
 use xray_gateway::metrics::Intake;
 use xray_gateway::model::time::{Clock, SystemClock};
 use xray_gateway::otlp::{OtlpState, export};
+use xray_gateway::otlp_fixture;
 use xray_gateway::store::memory::{Limits, MemStore};
 use xray_gateway::store::{Partition, TraceStore};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const SPANS: u64 = (otlp_template::TRACES_PER_REQUEST * otlp_template::SPANS_PER_TRACE) as u64;
+const SPANS: u64 = (otlp_fixture::TRACES_PER_REQUEST * otlp_fixture::SPANS_PER_TRACE) as u64;
 
 /// Requests stored before each timed sample of `export_to_store` (128 traces each).
 const PREFILL_REQUESTS: u64 = 200;
@@ -32,7 +30,7 @@ fn request() -> ExportTraceServiceRequest {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    otlp_template::template(now)
+    otlp_fixture::template(now)
 }
 
 /// A copy whose trace IDs are new, so the store keeps growing as it does under load.

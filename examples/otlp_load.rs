@@ -29,10 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
-#[path = "common/otlp_template.rs"]
-mod otlp_template;
-
-use otlp_template::{MARKER, SPANS_PER_TRACE, TRACES_PER_REQUEST, template};
+use xray_gateway::otlp_fixture::{MARKER, SPANS_PER_TRACE, TRACES_PER_REQUEST, template};
 
 /// OTLP load for the gateway's receivers.
 #[derive(clap::Parser)]

@@ -25,6 +25,8 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod otlp;
+#[doc(hidden)]
+pub mod otlp_fixture;
 pub mod query;
 pub mod quota;
 pub mod refusals;

@@ -184,15 +184,7 @@ pub fn string_list(v: Option<&AnyValue>) -> Vec<&str> {
 mod tests {
     use super::*;
 
-    fn kv(k: &str, v: &str) -> KeyValue {
-        KeyValue {
-            key: k.into(),
-            value: Some(AnyValue {
-                value: Some(V::StringValue(v.into())),
-            }),
-            ..Default::default()
-        }
-    }
+    use crate::otlp_fixture::s as kv;
 
     #[test]
     fn lookups_find_the_last_copy_and_removal_takes_every_copy() {

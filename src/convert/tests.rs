@@ -9,21 +9,7 @@ use serde_json::{Value, json};
 /// A "now" near the test spans' times, for strict trace IDs.
 const NOW: i64 = 1_700_000_000;
 
-fn kv(k: &str, v: V) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..Default::default()
-    }
-}
-
-fn s(k: &str, v: &str) -> KeyValue {
-    kv(k, V::StringValue(v.into()))
-}
-
-fn i(k: &str, v: i64) -> KeyValue {
-    kv(k, V::IntValue(v))
-}
+use crate::otlp_fixture::{i, kv, s};
 
 fn span(kind: SpanKind, parent: bool, attrs: Vec<KeyValue>) -> Span {
     Span {

@@ -7,7 +7,7 @@ use crate::model::time::{Micros, SystemClock};
 use crate::store::IngestDoc;
 use crate::store::{StoreError, StoreStats, StoredTrace, SummaryPage, SummaryQuery};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 
 /// A store whose writes never finish, as a store stuck on a lock or a dead database would.
 struct Stuck;
@@ -76,23 +76,15 @@ fn state(store: Arc<dyn TraceStore>, permits: usize) -> OtlpState {
 }
 
 fn one_span() -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans: vec![Span {
-                    trace_id: vec![0x65, 0x53, 0xf1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
-                    span_id: vec![1; 8],
-                    name: "GET /".into(),
-                    kind: 2,
-                    start_time_unix_nano: 1_700_000_000_000_000_000,
-                    end_time_unix_nano: 1_700_000_000_100_000_000,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+    crate::otlp_fixture::request(vec![Span {
+        trace_id: vec![0x65, 0x53, 0xf1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+        span_id: vec![1; 8],
+        name: "GET /".into(),
+        kind: 2,
+        start_time_unix_nano: 1_700_000_000_000_000_000,
+        end_time_unix_nano: 1_700_000_000_100_000_000,
+        ..Default::default()
+    }])
 }
 
 #[tokio::test]

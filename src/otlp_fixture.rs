@@ -1,4 +1,6 @@
-//! The realistic 512-span OTLP request shared by the OTLP load generator and the ingest
+//! OTLP requests for tests, benchmarks and load generators, so all of them build spans one way.
+//!
+//! [`template`] is the realistic 512-span request of the OTLP load generator and the ingest
 //! benchmark: 128 traces of 4 spans (an HTTP SERVER span, an AWS SDK DynamoDB CLIENT span, a
 //! PostgreSQL CLIENT span, an INTERNAL span with an exception event), ~10 attributes each.
 
@@ -11,7 +13,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 pub const TRACES_PER_REQUEST: usize = 128;
 pub const SPANS_PER_TRACE: usize = 4;
 
-fn kv(k: &str, v: V) -> KeyValue {
+/// An attribute.
+pub fn kv(k: &str, v: V) -> KeyValue {
     KeyValue {
         key: k.into(),
         value: Some(AnyValue { value: Some(v) }),
@@ -19,12 +22,27 @@ fn kv(k: &str, v: V) -> KeyValue {
     }
 }
 
-fn s(k: &str, v: &str) -> KeyValue {
+/// A string attribute.
+pub fn s(k: &str, v: &str) -> KeyValue {
     kv(k, V::StringValue(v.into()))
 }
 
-fn i(k: &str, v: i64) -> KeyValue {
+/// An integer attribute.
+pub fn i(k: &str, v: i64) -> KeyValue {
     kv(k, V::IntValue(v))
+}
+
+/// A request of these spans under one resource and scope.
+pub fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
 }
 
 /// Trace IDs in the template are this marker followed by the trace's index, so their offsets
