@@ -127,7 +127,10 @@ fn first_page(
         page.items.len(),
         page.items
             .iter()
-            .map(|i| xray_gateway::model::render::render(&i.summary).len())
+            .map(|i| {
+                let s = xray_gateway::model::render::summary(&i.summary);
+                serde_json::to_string(&s).map_or(0, |t| t.len())
+            })
             .sum::<usize>(),
     )
 }

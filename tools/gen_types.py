@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Generates src/xray_api/types.rs from botocore's X-Ray service model: one struct per
+"""Generates src/model/api.rs from botocore's X-Ray service model: one struct per
 structure shape that an operation reads or answers, with the model's member names.
 
 Request shapes derive Deserialize (required members are plain fields, optional ones Option);
 response shapes derive Serialize (absent members are left out). Run after upgrading botocore:
 
-    target/test-venv/bin/python tools/gen_types.py > src/xray_api/types.rs
+    target/test-venv/bin/python tools/gen_types.py > src/model/api.rs
 """
 import re
 

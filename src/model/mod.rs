@@ -1,6 +1,7 @@
 //! Pure types of the X-Ray world: identifiers, time, segment documents, trace summaries and
 //! the processed documents BatchGetTraces returns. No transport and no storage here.
 
+pub mod api;
 pub mod ids;
 pub mod intern;
 mod lenient;

@@ -1,231 +1,190 @@
-//! Renders compact summaries in the shapes of the X-Ray API (`TraceSummary` and its parts).
+//! Compact summaries in the shapes of the X-Ray API (`TraceSummary` and its parts), as the
+//! generated API types. The serde derive writes them faster than the Serialize impls this module
+//! used to hold (`cargo bench --bench summary_json` keeps the comparison).
 
-use super::intern::{self, Sid, Sym};
-use super::summary::{AnnotationEntry, RootCause, Scalar, TraceSummary};
+use super::api;
+use super::intern::{self, Sid};
+use super::summary::{Flags, RcEntity, RootCause, Scalar, TraceSummary};
 use super::time::micros_to_secs;
-use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use std::collections::BTreeMap;
+
+fn text(s: intern::Sym) -> String {
+    intern::text(s).to_string()
+}
 
 /// A `ServiceId`.
-pub struct ServiceIdOf(pub Sid);
-
-impl Serialize for ServiceIdOf {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let k = intern::service_key(self.0);
-        let name = intern::text(k.name);
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("Name", &*name)?;
-        m.serialize_entry("Names", &[&*name])?;
-        if let Some(a) = k.account {
-            m.serialize_entry("AccountId", &*intern::text(a))?;
-        }
-        if let Some(t) = k.kind {
-            m.serialize_entry("Type", &*intern::text(t))?;
-        }
-        m.end()
+pub fn service_id(sid: Sid) -> api::ServiceId {
+    let k = intern::service_key(sid);
+    api::ServiceId {
+        name: Some(text(k.name)),
+        names: Some(vec![text(k.name)]),
+        account_id: k.account.map(text),
+        r#type: k.kind.map(text),
     }
 }
 
-struct Sids<'a>(&'a [Sid]);
-
-impl Serialize for Sids<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut q = s.serialize_seq(Some(self.0.len()))?;
-        for sid in self.0 {
-            q.serialize_element(&ServiceIdOf(*sid))?;
-        }
-        q.end()
-    }
+fn service_ids(sids: &[Sid]) -> Option<Vec<api::ServiceId>> {
+    Some(sids.iter().copied().map(service_id).collect())
 }
 
-struct Text(Sym);
-
-impl Serialize for Text {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&intern::text(self.0))
-    }
+fn exceptions(e: &RcEntity) -> Option<Vec<api::RootCauseException>> {
+    e.exceptions.as_ref().map(|list| {
+        list.iter()
+            .map(|x| api::RootCauseException {
+                name: x.name.as_deref().map(str::to_owned),
+                message: x.message.as_deref().map(str::to_owned),
+            })
+            .collect()
+    })
 }
 
-struct Value<'a>(&'a Scalar);
-
-impl Serialize for Value<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(1))?;
-        match self.0 {
-            Scalar::String(v) => m.serialize_entry("StringValue", v)?,
-            Scalar::Number(v) => m.serialize_entry("NumberValue", v)?,
-            Scalar::Bool(v) => m.serialize_entry("BooleanValue", v)?,
-        }
-        m.end()
-    }
-}
-
-struct Annotations<'a>(&'a [AnnotationEntry]);
-
-impl Serialize for Annotations<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Values<'a>(&'a [(Scalar, Box<[Sid]>)]);
-        impl Serialize for Values<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut q = s.serialize_seq(Some(self.0.len()))?;
-                for (v, sids) in self.0 {
-                    let mut m = serde_json::Map::new();
-                    m.insert(
-                        "AnnotationValue".into(),
-                        serde_json::to_value(Value(v)).unwrap_or_default(),
-                    );
-                    m.insert(
-                        "ServiceIds".into(),
-                        serde_json::to_value(Sids(sids)).unwrap_or_default(),
-                    );
-                    q.serialize_element(&m)?;
-                }
-                q.end()
-            }
-        }
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for a in self.0 {
-            m.serialize_entry(&*intern::text(a.key), &Values(&a.values))?;
-        }
-        m.end()
-    }
-}
-
-/// A list of root causes (fault, error or response time) in the API's shape.
-pub struct RootCausesOf<'a>(pub &'a [RootCause]);
-
-impl Serialize for RootCausesOf<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut q = s.serialize_seq(Some(self.0.len()))?;
-        for rc in self.0 {
-            let services: Vec<serde_json::Value> = rc
-                .services
+/// The three root-cause lists have their own types with the same members.
+macro_rules! root_causes {
+    ($list:expr, $cause:ident, $service:ident, $entity:ident, |$e:ident| { $($extra:tt)* }) => {
+            $list
                 .iter()
-                .map(|svc| {
-                    let mut m = match serde_json::to_value(ServiceIdOf(svc.sid)) {
-                        Ok(serde_json::Value::Object(m)) => m,
-                        _ => serde_json::Map::new(),
-                    };
-                    let path: Vec<serde_json::Value> = svc
-                        .path
-                        .iter()
-                        .map(|e| {
-                            let mut em = serde_json::Map::new();
-                            em.insert("Name".into(), intern::text(e.name).as_ref().into());
-                            if let Some(ex) = &e.exceptions {
-                                let list: Vec<serde_json::Value> = ex
-                                    .iter()
-                                    .map(|x| {
-                                        let mut xm = serde_json::Map::new();
-                                        if let Some(n) = &x.name {
-                                            xm.insert("Name".into(), n.as_ref().into());
-                                        }
-                                        if let Some(msg) = &x.message {
-                                            xm.insert("Message".into(), msg.as_ref().into());
-                                        }
-                                        xm.into()
-                                    })
-                                    .collect();
-                                em.insert("Exceptions".into(), list.into());
-                            }
-                            if let Some(c) = e.coverage {
-                                em.insert("Coverage".into(), c.into());
-                            }
-                            if let Some(r) = e.remote {
-                                em.insert("Remote".into(), r.into());
-                            }
-                            em.into()
-                        })
-                        .collect();
-                    m.insert("EntityPath".into(), path.into());
-                    m.insert("Inferred".into(), svc.inferred.into());
-                    m.into()
+                .map(|rc: &RootCause| api::$cause {
+                    client_impacting: Some(rc.client_impacting),
+                    services: Some(
+                        rc.services
+                            .iter()
+                            .map(|svc| {
+                                let id = service_id(svc.sid);
+                                api::$service {
+                                    name: id.name,
+                                    names: id.names,
+                                    r#type: id.r#type,
+                                    account_id: id.account_id,
+                                    inferred: Some(svc.inferred),
+                                    entity_path: Some(
+                                        svc.path
+                                            .iter()
+                                            .map(|$e| api::$entity {
+                                                name: Some(text($e.name)),
+                                                remote: $e.remote,
+                                                $($extra)*
+                                            })
+                                            .collect(),
+                                    ),
+                                }
+                            })
+                            .collect(),
+                    ),
+                })
+                .collect()
+    };
+}
+
+pub fn fault_root_causes(list: &[RootCause]) -> Vec<api::FaultRootCause> {
+    root_causes!(list, FaultRootCause, FaultRootCauseService, FaultRootCauseEntity, |e| {
+        exceptions: exceptions(e)
+    })
+}
+
+pub fn error_root_causes(list: &[RootCause]) -> Vec<api::ErrorRootCause> {
+    root_causes!(list, ErrorRootCause, ErrorRootCauseService, ErrorRootCauseEntity, |e| {
+        exceptions: exceptions(e)
+    })
+}
+
+pub fn response_time_root_causes(list: &[RootCause]) -> Vec<api::ResponseTimeRootCause> {
+    root_causes!(
+        list,
+        ResponseTimeRootCause,
+        ResponseTimeRootCauseService,
+        ResponseTimeRootCauseEntity,
+        |e| { coverage: e.coverage }
+    )
+}
+
+/// A summary as the API's `TraceSummary`, less `Id`, `Revision` and `MatchedEventTime`, which
+/// belong to the query.
+pub fn summary(s: &TraceSummary) -> api::TraceSummary {
+    let none = Default::default();
+    let rc = s.root_causes.as_deref().unwrap_or(&none);
+    let annotations: BTreeMap<String, Vec<api::ValueWithServiceIds>> = s
+        .annotations
+        .iter()
+        .map(|a| {
+            let values = a
+                .values
+                .iter()
+                .map(|(v, sids)| api::ValueWithServiceIds {
+                    annotation_value: Some(match v {
+                        Scalar::String(x) => api::AnnotationValue {
+                            string_value: Some(x.to_string()),
+                            ..Default::default()
+                        },
+                        Scalar::Number(x) => api::AnnotationValue {
+                            number_value: Some(*x),
+                            ..Default::default()
+                        },
+                        Scalar::Bool(x) => api::AnnotationValue {
+                            boolean_value: Some(*x),
+                            ..Default::default()
+                        },
+                    }),
+                    service_ids: service_ids(sids),
                 })
                 .collect();
-            let mut m = serde_json::Map::new();
-            m.insert("Services".into(), services.into());
-            m.insert("ClientImpacting".into(), rc.client_impacting.into());
-            q.serialize_element(&m)?;
-        }
-        q.end()
+            (text(a.key), values)
+        })
+        .collect();
+    api::TraceSummary {
+        id: None,
+        start_time: Some(micros_to_secs(s.start)),
+        duration: Some(s.duration_secs()),
+        response_time: s.response_time,
+        has_fault: Some(s.has(Flags::FAULT)),
+        has_error: Some(s.has(Flags::ERROR)),
+        has_throttle: Some(s.has(Flags::THROTTLE)),
+        is_partial: Some(s.has(Flags::PARTIAL)),
+        http: s.http.as_ref().map(|h| api::Http {
+            http_url: h.url.as_deref().map(str::to_owned),
+            http_status: h.status.map(i64::from),
+            http_method: h.method.map(text),
+            user_agent: h.user_agent.as_deref().map(str::to_owned),
+            client_ip: h.client_ip.as_deref().map(str::to_owned),
+        }),
+        annotations: Some(annotations),
+        users: Some(
+            s.users
+                .iter()
+                .map(|u| api::TraceUser {
+                    user_name: Some(u.name.to_string()),
+                    service_ids: service_ids(&u.services),
+                })
+                .collect(),
+        ),
+        service_ids: service_ids(&s.services),
+        resource_arns: Some(
+            s.resource_arns
+                .iter()
+                .map(|a| api::ResourceARNDetail {
+                    arn: Some(a.to_string()),
+                })
+                .collect(),
+        ),
+        instance_ids: Some(
+            s.instance_ids
+                .iter()
+                .map(|i| api::InstanceIdDetail {
+                    id: Some(i.to_string()),
+                })
+                .collect(),
+        ),
+        availability_zones: Some(
+            s.availability_zones
+                .iter()
+                .map(|z| api::AvailabilityZoneDetail {
+                    name: Some(text(*z)),
+                })
+                .collect(),
+        ),
+        entry_point: s.entry_point.map(service_id),
+        fault_root_causes: Some(fault_root_causes(&rc.fault)),
+        error_root_causes: Some(error_root_causes(&rc.error)),
+        response_time_root_causes: Some(response_time_root_causes(&rc.response_time)),
+        ..Default::default()
     }
-}
-
-/// The summary's members, less `Id`, `Revision` and `MatchedEventTime`.
-pub struct WireSummary<'a>(pub &'a TraceSummary);
-
-impl Serialize for WireSummary<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use super::summary::Flags;
-        let t = self.0;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("StartTime", &micros_to_secs(t.start))?;
-        m.serialize_entry("Duration", &t.duration_secs())?;
-        if let Some(r) = t.response_time {
-            m.serialize_entry("ResponseTime", &r)?;
-        }
-        m.serialize_entry("HasFault", &t.has(Flags::FAULT))?;
-        m.serialize_entry("HasError", &t.has(Flags::ERROR))?;
-        m.serialize_entry("HasThrottle", &t.has(Flags::THROTTLE))?;
-        m.serialize_entry("IsPartial", &t.has(Flags::PARTIAL))?;
-        if let Some(h) = &t.http {
-            let mut hm = serde_json::Map::new();
-            if let Some(u) = &h.url {
-                hm.insert("HttpURL".into(), u.as_ref().into());
-            }
-            if let Some(st) = h.status {
-                hm.insert("HttpStatus".into(), st.into());
-            }
-            if let Some(me) = h.method {
-                hm.insert("HttpMethod".into(), intern::text(me).as_ref().into());
-            }
-            if let Some(ua) = &h.user_agent {
-                hm.insert("UserAgent".into(), ua.as_ref().into());
-            }
-            if let Some(ip) = &h.client_ip {
-                hm.insert("ClientIp".into(), ip.as_ref().into());
-            }
-            m.serialize_entry("Http", &hm)?;
-        }
-        m.serialize_entry("Annotations", &Annotations(&t.annotations))?;
-        let users: Vec<serde_json::Value> = t
-            .users
-            .iter()
-            .map(|u| serde_json::json!({"UserName": u.name.as_ref(), "ServiceIds": Sids(&u.services)}))
-            .collect();
-        m.serialize_entry("Users", &users)?;
-        m.serialize_entry("ServiceIds", &Sids(&t.services))?;
-        let arns: Vec<serde_json::Value> = t
-            .resource_arns
-            .iter()
-            .map(|a| serde_json::json!({"ARN": a.as_ref()}))
-            .collect();
-        m.serialize_entry("ResourceARNs", &arns)?;
-        let ids: Vec<serde_json::Value> = t
-            .instance_ids
-            .iter()
-            .map(|i| serde_json::json!({"Id": i.as_ref()}))
-            .collect();
-        m.serialize_entry("InstanceIds", &ids)?;
-        let zones: Vec<serde_json::Value> = t
-            .availability_zones
-            .iter()
-            .map(|z| serde_json::json!({"Name": Text(*z)}))
-            .collect();
-        m.serialize_entry("AvailabilityZones", &zones)?;
-        if let Some(e) = t.entry_point {
-            m.serialize_entry("EntryPoint", &ServiceIdOf(e))?;
-        }
-        let none = Default::default();
-        let rc = t.root_causes.as_deref().unwrap_or(&none);
-        m.serialize_entry("FaultRootCauses", &RootCausesOf(&rc.fault))?;
-        m.serialize_entry("ErrorRootCauses", &RootCausesOf(&rc.error))?;
-        m.serialize_entry("ResponseTimeRootCauses", &RootCausesOf(&rc.response_time))?;
-        m.end()
-    }
-}
-
-/// The summary as a JSON object text (members as `WireSummary` renders them).
-pub fn render(t: &TraceSummary) -> String {
-    serde_json::to_string(&WireSummary(t)).unwrap_or_else(|_| "{}".to_owned())
 }

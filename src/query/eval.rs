@@ -9,7 +9,7 @@
 
 use super::ast::{BoolKw, Expr, Literal, NodeSel, NumKw, Op, RcKind, RcLevel, StrKw};
 use crate::model::intern::{self, Sid, Sym};
-use crate::model::render::RootCausesOf;
+use crate::model::render;
 use crate::model::selection::{Plan, Term, TraceFilter, text_hash, value_hash};
 use crate::model::summary::{
     EdgeRow, Flags, RcEntity, RcException, RcService, RootCause, Scalar, SegmentRow, TraceSummary,
@@ -316,10 +316,20 @@ impl F {
             },
             F::RootCauseJson(pattern) => match cx {
                 Cx::Trace(s) => {
+                    let as_json = |k: RcKind| {
+                        let list = causes(s, k);
+                        match k {
+                            RcKind::Fault => serde_json::to_value(render::fault_root_causes(list)),
+                            RcKind::Error => serde_json::to_value(render::error_root_causes(list)),
+                            RcKind::ResponseTime => {
+                                serde_json::to_value(render::response_time_root_causes(list))
+                            }
+                        }
+                    };
                     let all: Vec<serde_json::Value> =
                         [RcKind::Fault, RcKind::Error, RcKind::ResponseTime]
-                            .iter()
-                            .filter_map(|k| serde_json::to_value(RootCausesOf(causes(s, *k))).ok())
+                            .into_iter()
+                            .filter_map(|k| as_json(k).ok())
                             .filter_map(|v| v.as_array().cloned())
                             .flatten()
                             .collect();

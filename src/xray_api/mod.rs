@@ -12,7 +12,7 @@ mod shapes;
 mod tags;
 mod token;
 mod traces;
-pub mod types;
+pub use crate::model::api as types;
 pub mod validate;
 
 pub use crate::store::DEFAULT_ACCOUNT;

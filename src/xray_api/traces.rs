@@ -4,22 +4,19 @@ use super::ApiState;
 use super::error::ApiError;
 use super::token;
 use super::types::{
-    BatchGetTracesRequest, BatchGetTracesResult, GetTraceSummariesRequest, PutTraceSegmentsResult,
-    Segment, Trace, UnprocessedTraceSegment,
+    BatchGetTracesRequest, BatchGetTracesResult, GetTraceSummariesRequest, GetTraceSummariesResult,
+    PutTraceSegmentsResult, Segment, Trace, UnprocessedTraceSegment,
 };
 use crate::convert::{Options, transit};
 use crate::ingest::ingest;
 use crate::model::processed::{StoredDoc, process};
-use crate::model::render::render;
 use crate::model::segment::INVALID_SEGMENT;
 use crate::model::selection::TraceFilter;
 use crate::model::time::{micros_to_secs, secs_to_micros};
 use crate::model::{Micros, TraceId};
 use crate::query;
 use crate::store::{Cursor, Partition, SummaryQuery, TimeRangeType};
-use serde_json::Value;
 use std::borrow::Cow;
-use std::fmt::Write;
 use std::sync::Arc;
 
 /// The real service refuses more documents than this in one call.
@@ -271,45 +268,32 @@ pub async fn get_trace_summaries(
     let page = st.store.scan_summaries(part, &q).await?;
     // Summaries are rendered from what ingest computed; the query adds Id, Revision and
     // MatchedEventTime.
-    let mut out = String::with_capacity(page.items.iter().map(|_| 1200).sum::<usize>() + 256);
-    out.push_str("{\"TraceSummaries\":[");
-    for (n, item) in page.items.iter().enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        let rendered = render(&item.summary);
-        let members = rendered.trim_start_matches('{').trim_end_matches('}');
-        let _ = write!(
-            out,
-            "{{\"Id\":\"{}\",{members},\"Revision\":{}",
-            item.trace_id, item.revision
-        );
-        if range == TimeRangeType::Event {
-            let _ = write!(
-                out,
-                ",\"MatchedEventTime\":{}",
-                Value::from(micros_to_secs(item.key.min(end)))
-            );
-        }
-        out.push('}');
-    }
+    let summaries = page
+        .items
+        .iter()
+        .map(|item| {
+            let mut s = crate::model::render::summary(&item.summary);
+            s.id = Some(item.trace_id.to_string());
+            s.revision = Some(item.revision as i64);
+            if range == TimeRangeType::Event {
+                s.matched_event_time = Some(micros_to_secs(item.key.min(end)));
+            }
+            s
+        })
+        .collect();
     let approximate = match (page.reached, page.next) {
         (Some(t), _) => micros_to_secs(t),
         (None, Some(c)) => micros_to_secs(c.key),
         (None, None) => micros_to_secs(start),
     };
-    let _ = write!(
-        out,
-        "],\"ApproximateTime\":{},\"TracesProcessedCount\":{}",
-        Value::from(approximate),
-        page.scanned
-    );
-    if let Some(c) = page.next {
-        let token = token::encode("ts", fp, &[c.key.to_string(), c.trace_id.to_string()]);
-        let _ = write!(out, ",\"NextToken\":{}", Value::from(token));
-    }
-    out.push('}');
-    Ok(out)
+    super::answer(&GetTraceSummariesResult {
+        trace_summaries: Some(summaries),
+        approximate_time: Some(approximate),
+        traces_processed_count: Some(page.scanned as i64),
+        next_token: page
+            .next
+            .map(|c| token::encode("ts", fp, &[c.key.to_string(), c.trace_id.to_string()])),
+    })
 }
 
 /// Parses, checks and compiles a filter expression; an empty one means "every trace".
