@@ -12,7 +12,7 @@
 
 mod render;
 
-pub use render::{histogram, render_services, stats_json};
+pub use render::{edge_stats, histogram, render_services, service_stats};
 
 use crate::model::Micros;
 use crate::model::intern::Sid;

@@ -11,6 +11,14 @@ fn summary(docs: &[String]) -> TraceSummary {
     compute(&refs)
 }
 
+/// The services as JSON, the way the API answers them.
+fn render_services(g: &Graph) -> Vec<Value> {
+    super::render_services(g)
+        .iter()
+        .map(|s| serde_json::to_value(s).unwrap())
+        .collect()
+}
+
 fn by_name<'a>(services: &'a [Value], name: &str) -> &'a Value {
     services
         .iter()

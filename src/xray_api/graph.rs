@@ -9,10 +9,12 @@ use super::ApiState;
 use super::error::ApiError;
 use super::groups;
 use super::types::{
-    GetServiceGraphRequest, GetTimeSeriesServiceStatisticsRequest, GetTraceGraphRequest,
+    ForecastStatistics, GetServiceGraphRequest, GetServiceGraphResult,
+    GetTimeSeriesServiceStatisticsRequest, GetTimeSeriesServiceStatisticsResult,
+    GetTraceGraphRequest, GetTraceGraphResult, TimeSeriesServiceStatistics,
 };
 use crate::control::DEFAULT_GROUP;
-use crate::graph::{Graph, Stats, render_services, stats_json};
+use crate::graph::{Graph, Stats, edge_stats, histogram, render_services, service_stats};
 use crate::model::Micros;
 use crate::model::TraceId;
 use crate::model::intern::Sid;
@@ -20,7 +22,6 @@ use crate::model::summary::TraceSummary;
 use crate::model::time::micros_to_secs;
 use crate::query::{self, Expr};
 use crate::store::{Partition, SummaryQuery, TimeRangeType};
-use serde_json::{Value, json};
 use std::sync::Arc;
 
 const MINUTE: Micros = 60_000_000;
@@ -109,13 +110,13 @@ pub async fn get_service_graph(
             g
         }
     };
-    Ok(json!({
-        "Services": render_services(&graph),
-        "StartTime": micros_to_secs(start),
-        "EndTime": micros_to_secs(end),
-        "ContainsOldGroupVersions": false,
+    super::answer(&GetServiceGraphResult {
+        start_time: Some(micros_to_secs(start)),
+        end_time: Some(micros_to_secs(end)),
+        services: Some(render_services(&graph)),
+        contains_old_group_versions: Some(false),
+        next_token: None,
     })
-    .to_string())
 }
 
 pub async fn get_trace_graph(
@@ -132,7 +133,10 @@ pub async fn get_trace_graph(
     for (_, s) in st.store.summaries(part, &ids).await? {
         g.contribute(&s, 1);
     }
-    Ok(json!({ "Services": render_services(&g) }).to_string())
+    super::answer(&GetTraceGraphResult {
+        services: Some(render_services(&g)),
+        next_token: None,
+    })
 }
 
 /// What an EntitySelectorExpression picks out of a graph.
@@ -247,32 +251,29 @@ pub async fn get_time_series_service_statistics(
         periods.push((at, s));
         at += step;
     }
-    let key = if matches!(entity, Entity::Service(_)) {
-        "ServiceSummaryStatistics"
-    } else {
-        "EdgeSummaryStatistics"
-    };
-    let out: Vec<Value> = periods
+    let of_service = matches!(entity, Entity::Service(_));
+    let out = periods
         .iter()
         .enumerate()
-        .map(|(i, (t, s))| {
-            let mut v = json!({
-                "Timestamp": micros_to_secs(*t),
-                "ResponseTimeHistogram": crate::graph::histogram(&s.response),
-            });
-            v[key] = stats_json(s);
-            if forecast {
+        .map(|(i, (t, s))| TimeSeriesServiceStatistics {
+            timestamp: Some(micros_to_secs(*t)),
+            edge_summary_statistics: (!of_service).then(|| edge_stats(s)),
+            service_summary_statistics: of_service.then(|| service_stats(s)),
+            service_forecast_statistics: forecast.then(|| {
                 let (low, high) = fault_forecast(&periods[..i]);
-                v["ServiceForecastStatistics"] =
-                    json!({"FaultCountLow": low, "FaultCountHigh": high});
-            }
-            v
+                ForecastStatistics {
+                    fault_count_high: Some(high),
+                    fault_count_low: Some(low),
+                }
+            }),
+            response_time_histogram: Some(histogram(&s.response)),
         })
         .collect();
-    Ok(
-        json!({ "TimeSeriesServiceStatistics": out, "ContainsOldGroupVersions": false })
-            .to_string(),
-    )
+    super::answer(&GetTimeSeriesServiceStatisticsResult {
+        time_series_service_statistics: Some(out),
+        contains_old_group_versions: Some(false),
+        next_token: None,
+    })
 }
 
 /// The fault-count band expected for the next period: the mean of the previous (up to) ten

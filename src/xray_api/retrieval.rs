@@ -11,15 +11,17 @@ use super::error::ApiError;
 use super::token;
 use super::types::{
     CancelTraceRetrievalRequest, CancelTraceRetrievalResult, GetRetrievedTracesGraphRequest,
-    ListRetrievedTracesRequest, ListRetrievedTracesResult, RetrievedTrace, Span,
-    StartTraceRetrievalRequest, StartTraceRetrievalResult,
+    GetRetrievedTracesGraphResult, GraphLink, ListRetrievedTracesRequest,
+    ListRetrievedTracesResult, RetrievedService, RetrievedTrace, Span, StartTraceRetrievalRequest,
+    StartTraceRetrievalResult,
 };
 use crate::control::{Command, Retrieval};
 use crate::error::ErrorKind;
 use crate::model::TraceId;
+use crate::model::intern;
 use crate::model::time::micros_to_secs;
 use crate::store::Partition;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const TIMEOUT_SECS: f64 = 3600.0;
 const TRACES_PER_PAGE: usize = 5;
@@ -187,8 +189,13 @@ pub async fn get_retrieved_traces_graph(
     let rtoken = req.retrieval_token.as_str();
     let now = st.now_secs();
     let (r, status) = retrieval(st, part, rtoken, now).await?;
+    let mut out = GetRetrievedTracesGraphResult {
+        retrieval_status: Some(status.to_owned()),
+        services: Some(Vec::new()),
+        next_token: None,
+    };
     if status != "COMPLETE" {
-        return Ok(json!({"RetrievalStatus": status, "Services": []}).to_string());
+        return super::answer(&out);
     }
     let ids: Vec<TraceId> = r
         .trace_ids
@@ -208,23 +215,31 @@ pub async fn get_retrieved_traces_graph(
                 .map(|l| (l.from, tid.to_string(), l.trace_id.to_string())),
         );
     }
-    let services: Vec<Value> = crate::graph::render_services(&graph)
+    let services = crate::graph::render_services(&graph)
         .into_iter()
         .map(|svc| {
-            let name = svc["Name"].as_str().unwrap_or("").to_owned();
-            let kind = svc["Type"].as_str().map(str::to_owned);
-            let mine: Vec<Value> = links
+            let (name, kind) = (svc.name.as_deref(), svc.r#type.as_deref());
+            let mine = links
                 .iter()
                 .filter(|(sid, _, _)| {
-                    let k = crate::model::intern::service_key(*sid);
-                    *crate::model::intern::text(k.name) == *name && k.kind.map(|t| crate::model::intern::text(t).to_string()) == kind
+                    let k = intern::service_key(*sid);
+                    Some(&*intern::text(k.name)) == name
+                        && k.kind.map(intern::text).as_deref() == kind
                 })
-                .map(|(_, source, dest)| json!({"ReferenceType": "child", "SourceTraceId": source, "DestinationTraceIds": [dest]}))
+                .map(|(_, source, dest)| GraphLink {
+                    reference_type: Some("child".to_owned()),
+                    source_trace_id: Some(source.clone()),
+                    destination_trace_ids: Some(vec![dest.clone()]),
+                })
                 .collect();
-            json!({"Service": svc, "Links": mine})
+            RetrievedService {
+                service: Some(svc),
+                links: Some(mine),
+            }
         })
         .collect();
-    Ok(json!({"RetrievalStatus": status, "Services": services}).to_string())
+    out.services = Some(services);
+    super::answer(&out)
 }
 
 pub async fn cancel_trace_retrieval(
