@@ -35,6 +35,7 @@ pub async fn run(
         retention_micros: config.retention.as_micros().min(i64::MAX as u128) as i64,
         max_traces: config.max_traces,
         max_bytes: config.max_memory_mb.saturating_mul(1 << 20),
+        bound_resident: true,
         ..Limits::default()
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

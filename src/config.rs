@@ -100,7 +100,7 @@ pub struct Config {
     #[arg(long, env = "XRAY_MAX_TRACES", default_value_t = 1_000_000)]
     pub max_traces: u64,
 
-    /// Most memory for stored traces (packed documents and summaries plus fixed overheads), in MiB.
+    /// Resident memory of the gateway, in MiB: the oldest traces are evicted to stay under it.
     #[arg(long, env = "XRAY_MAX_MEMORY_MB", default_value_t = 2048)]
     pub max_memory_mb: u64,
 

@@ -12,6 +12,7 @@
 mod blocks;
 pub mod persist;
 mod postings;
+pub mod resident;
 mod scan;
 
 use super::{
@@ -59,6 +60,9 @@ pub struct Limits {
     /// Traces each shard looks at for one page of a filtered query before it stops and
     /// reports how far it got (64 shards: about 130,000 traces a page by default).
     pub scan_budget_per_shard: usize,
+    /// Whether `max_bytes` bounds the process's resident memory (see `resident`), not only
+    /// the store's accounted bytes: what the gateway sets; tests with tiny bounds do not.
+    pub bound_resident: bool,
 }
 
 impl Default for Limits {
@@ -70,6 +74,7 @@ impl Default for Limits {
             max_trace_bytes: 500 * 1024,
             max_raw_bytes: u64::MAX,
             scan_budget_per_shard: 2048,
+            bound_resident: false,
         }
     }
 }
@@ -270,6 +275,8 @@ pub struct MemStore {
     evicted: AtomicU64,
     packed: AtomicU64,
     raw: AtomicU64,
+    /// Readings of resident memory, when `max_bytes` bounds it.
+    resident: Option<resident::Resident>,
 }
 
 fn shard_of(t: &TraceId) -> usize {
@@ -283,7 +290,18 @@ fn fixed_size(e: &TraceEntry) -> u64 {
 
 impl MemStore {
     pub fn new(limits: Limits, clock: Arc<dyn Clock>) -> MemStore {
+        let resident = limits.bound_resident.then(resident::Resident::of_process);
+        MemStore::with_resident(limits, clock, resident)
+    }
+
+    /// A store whose `max_bytes` also bounds what `resident` reads.
+    pub fn with_resident(
+        limits: Limits,
+        clock: Arc<dyn Clock>,
+        resident: Option<resident::Resident>,
+    ) -> MemStore {
         MemStore {
+            resident,
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             parts: RwLock::new(FxHashMap::default()),
             heads: (0..SHARDS).map(|_| AtomicI64::new(Micros::MAX)).collect(),
@@ -565,11 +583,24 @@ impl MemStore {
         self.heads[s].store(head, Relaxed);
     }
 
-    /// Evicts the oldest traces (by start) until both bounds hold.
+    /// What the accounted bytes may reach: `max_bytes`, less what the process holds beyond
+    /// them when resident memory is bounded.
+    fn byte_budget(&self) -> u64 {
+        match &self.resident {
+            Some(r) => {
+                r.refresh(self.bytes.load(Relaxed));
+                r.budget(self.limits.max_bytes)
+            }
+            None => self.limits.max_bytes,
+        }
+    }
+
+    /// Evicts the oldest traces (by start) until every bound holds.
     fn enforce_limits(&self) {
         let mut unpacker = Unpacker::default();
+        let max_bytes = self.byte_budget();
         while self.traces.load(Relaxed) > self.limits.max_traces
-            || self.bytes.load(Relaxed) > self.limits.max_bytes
+            || self.bytes.load(Relaxed) > max_bytes
             || self.raw.load(Relaxed) > self.limits.max_raw_bytes
         {
             let earliest = self

@@ -99,7 +99,7 @@ async fn health(State(st): State<Arc<ApiState>>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "listeners": listeners,
         "store": st.store.stats(),
-        "rss_bytes": resident_bytes(),
+        "rss_bytes": crate::store::memory::resident::process_resident_bytes(),
     });
     for (name, f) in &st.health_extras {
         body[name.as_str()] = f();
@@ -124,13 +124,6 @@ async fn metrics(State(st): State<Arc<ApiState>>) -> Response {
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     r
-}
-
-/// Resident memory of this process, from /proc (None where there is no /proc).
-fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
 }
 
 /// 32 hex digits.

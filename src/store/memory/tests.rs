@@ -496,3 +496,53 @@ async fn span_links_resolve_in_either_arrival_order() {
     put(&s, &[linked(4, 4, 203.0, 3, 0x33)]).await;
     assert_eq!(link_edges(&s).await[0].2, 2);
 }
+
+#[tokio::test]
+async fn resident_memory_beyond_the_accounting_comes_off_the_byte_budget() {
+    let rss = Arc::new(AtomicU64::new(0));
+    let reading = rss.clone();
+    let resident = resident::Resident::new(
+        Box::new(move || Some(reading.load(Relaxed))),
+        std::time::Duration::ZERO,
+    );
+    let clock = Arc::new(TestClock(AtomicI64::new(1_000_000_000_000_000)));
+    let limits = Limits {
+        max_bytes: 1_000_000,
+        ..Limits::default()
+    };
+    let s = MemStore::with_resident(limits, clock, Some(resident));
+    let batch = |from: u32| -> Vec<String> {
+        (from..from + 100)
+            .map(|n| seg(n, n as u64 + 1, 100.0 + n as f64, Some(2000.0)))
+            .collect()
+    };
+    // Resident memory as small as the accounting: the whole bound is the budget.
+    for b in 0..10 {
+        put(&s, &batch(b * 100)).await;
+    }
+    let accounted = s.stats().bytes;
+    assert!(
+        accounted < 1_000_000 && s.stats().evicted_traces == 0,
+        "accounted {accounted}, evicted {}",
+        s.stats().evicted_traces
+    );
+    // The process now holds 400 KB beyond what the store accounts (one more small trace
+    // arrives before the reading): the store sheds what passes the 600 KB left.
+    assert!(accounted > 600_000);
+    rss.store(accounted + 400_000, Relaxed);
+    put(&s, &[seg(1000, 1001, 1100.0, Some(2000.0))]).await;
+    let held = s.stats().bytes;
+    assert!(
+        held <= 601_000,
+        "accounted {held} bytes, budget about 600000"
+    );
+    assert!(s.stats().evicted_traces > 0);
+    // However much lies beyond, half the bound stays for traces.
+    rss.store(10_000_000, Relaxed);
+    put(&s, &batch(1100)).await;
+    let held = s.stats().bytes;
+    assert!(
+        (400_000..=500_000).contains(&held),
+        "accounted {held} bytes, budget 500000"
+    );
+}
