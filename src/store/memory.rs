@@ -41,7 +41,7 @@ const SHARDS: usize = 64;
 /// memory with `examples/loadgen.rs fill` and `fill --realistic` (one document per trace) and
 /// `examples/otlp_load.rs` (four per trace), rounded up.
 const DOC_OVERHEAD: u64 = 40;
-const TRACE_OVERHEAD: u64 = 384;
+const TRACE_OVERHEAD: u64 = 340;
 
 /// Bounds of the memory store; whichever is reached first evicts the oldest traces.
 #[derive(Debug, Clone)]
@@ -105,7 +105,8 @@ impl Doc {
 }
 
 struct TraceEntry {
-    docs: Vec<Doc>,
+    /// Inline when there is one, as for most traces (one segment per request).
+    docs: smallvec::SmallVec<[Doc; 1]>,
     hot: Hot,
     /// The whole summary, encoded (`TraceSummary::encode`), in the shard's summary blocks.
     summary: Option<Loc>,
@@ -361,7 +362,7 @@ impl MemStore {
         } = shard;
         let entry = traces.entry(key).or_insert_with(|| {
             Box::new(TraceEntry {
-                docs: Vec::new(),
+                docs: smallvec::SmallVec::new(),
                 hot: Hot::default(),
                 summary: None,
                 revision: 0,

@@ -1,21 +1,15 @@
 //! A shard's inverted index: each trace gets a shard-local ordinal, and each index term the
 //! ordinals of the traces that carry it.
 //!
-//! Most terms of real traffic belong to one trace alone (a request ID, a user, a price), so a
-//! term with one trace holds its ordinal inline; a bitmap, a few allocations of its own,
-//! is made only for the second. The index counts the bytes it holds, so that the store's
-//! memory bound includes it.
+//! Most terms of real traffic belong to one trace alone (a request ID, a user, a price), so
+//! terms of one trace are kept apart, each with its ordinal in a table of small entries; a
+//! bitmap, a few allocations of its own, is made only for the second trace. The index counts
+//! the bytes it holds, so that the store's memory bound includes it.
 
 use super::Key;
 use crate::model::selection::{Plan, Term};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
-
-/// The traces of one term.
-enum Posting {
-    One(u32),
-    Many(RoaringBitmap),
-}
 
 /// What a bitmap holds beyond its map entry (its container list and first container), and
 /// what each further trace adds to it, about: roaring keeps 2 bytes per member of a sparse
@@ -27,7 +21,10 @@ const MEMBER_BYTES: i64 = 3;
 pub struct Postings {
     keys: Vec<Option<Key>>,
     free: Vec<u32>,
-    terms: FxHashMap<Term, Posting>,
+    /// Terms of one trace: its ordinal.
+    single: FxHashMap<Term, u32>,
+    /// Terms of two traces or more.
+    shared: FxHashMap<Term, RoaringBitmap>,
     /// Bytes of bitmaps held beyond the map's own table.
     bitmap_bytes: i64,
 }
@@ -60,7 +57,8 @@ impl Postings {
 
     /// Bytes the index holds: its tables (at their capacity) and its bitmaps.
     pub fn held_bytes(&self) -> u64 {
-        let table = self.terms.capacity() * (std::mem::size_of::<(Term, Posting)>() + 1)
+        let table = self.single.capacity() * (std::mem::size_of::<(Term, u32)>() + 1)
+            + self.shared.capacity() * (std::mem::size_of::<(Term, RoaringBitmap)>() + 1)
             + self.keys.capacity() * std::mem::size_of::<Option<Key>>()
             + self.free.capacity() * 4;
         table as u64 + self.bitmap_bytes.max(0) as u64
@@ -78,24 +76,23 @@ impl Postings {
 
     fn add_term(&mut self, ordinal: u32, t: Term) {
         use std::collections::hash_map::Entry;
-        match self.terms.entry(t) {
-            Entry::Vacant(v) => {
-                v.insert(Posting::One(ordinal));
+        if let Some(b) = self.shared.get_mut(&t) {
+            // Not `try_push`: finding a bitmap container's maximum scans its words.
+            if b.insert(ordinal) {
+                self.bitmap_bytes += MEMBER_BYTES;
             }
-            Entry::Occupied(mut o) => match o.get_mut() {
-                Posting::One(first) if *first == ordinal => {}
-                Posting::One(first) => {
-                    let b: RoaringBitmap = [*first, ordinal].into_iter().collect();
-                    self.bitmap_bytes += BITMAP_BYTES + 2 * MEMBER_BYTES;
-                    *o.get_mut() = Posting::Many(b);
-                }
-                // Not `try_push`: finding a bitmap container's maximum scans its words.
-                Posting::Many(b) => {
-                    if b.insert(ordinal) {
-                        self.bitmap_bytes += MEMBER_BYTES;
-                    }
-                }
-            },
+            return;
+        }
+        match self.single.entry(t) {
+            Entry::Vacant(v) => {
+                v.insert(ordinal);
+            }
+            Entry::Occupied(o) if *o.get() == ordinal => {}
+            Entry::Occupied(o) => {
+                let first = o.remove();
+                self.shared.insert(t, [first, ordinal].into_iter().collect());
+                self.bitmap_bytes += BITMAP_BYTES + 2 * MEMBER_BYTES;
+            }
         }
     }
 
@@ -106,24 +103,24 @@ impl Postings {
     }
 
     fn remove_term(&mut self, ordinal: u32, t: &Term) {
-        let Some(p) = self.terms.get_mut(t) else {
+        if let Some(&o) = self.single.get(t) {
+            if o == ordinal {
+                self.single.remove(t);
+            }
+            return;
+        }
+        let Some(b) = self.shared.get_mut(t) else {
             return;
         };
-        match p {
-            Posting::One(o) if *o == ordinal => {
-                self.terms.remove(t);
-            }
-            Posting::One(_) => {}
-            Posting::Many(b) => {
-                if b.remove(ordinal) {
-                    self.bitmap_bytes -= MEMBER_BYTES;
-                }
-                if b.len() == 1 {
-                    let last = b.min().unwrap_or(ordinal);
-                    self.bitmap_bytes -= BITMAP_BYTES + MEMBER_BYTES;
-                    *p = Posting::One(last);
-                }
-            }
+        if b.remove(ordinal) {
+            self.bitmap_bytes -= MEMBER_BYTES;
+        }
+        // Back to one trace: the term leaves its bitmap.
+        if b.len() == 1 {
+            let last = b.min().unwrap_or(ordinal);
+            self.shared.remove(t);
+            self.bitmap_bytes -= BITMAP_BYTES + MEMBER_BYTES;
+            self.single.insert(*t, last);
         }
     }
 
@@ -131,10 +128,10 @@ impl Postings {
     pub fn candidates(&self, plan: &Plan) -> Option<RoaringBitmap> {
         match plan {
             Plan::All => None,
-            Plan::Term(t) => Some(match self.terms.get(t) {
-                None => RoaringBitmap::new(),
-                Some(Posting::One(o)) => std::iter::once(*o).collect(),
-                Some(Posting::Many(b)) => b.clone(),
+            Plan::Term(t) => Some(match (self.single.get(t), self.shared.get(t)) {
+                (Some(o), _) => std::iter::once(*o).collect(),
+                (None, Some(b)) => b.clone(),
+                (None, None) => RoaringBitmap::new(),
             }),
             Plan::And(parts) => {
                 let mut acc: Option<RoaringBitmap> = None;
@@ -187,9 +184,9 @@ mod tests {
         p.release(a, &[shared, unique]);
         assert_eq!((p.bitmap_bytes, members(&p, shared)), (0, vec![b]));
         assert!(members(&p, unique).is_empty());
-        assert!(!p.terms.contains_key(&unique));
+        assert!(!p.single.contains_key(&unique) && p.shared.is_empty());
         let held = p.held_bytes();
         p.update(b, &[shared], &[]);
-        assert!(p.terms.is_empty() && p.held_bytes() <= held);
+        assert!(p.single.is_empty() && p.held_bytes() <= held);
     }
 }
