@@ -211,7 +211,6 @@ impl rules::HeldTrace for MemHeld<'_> {
 type Key = (u16, TraceId);
 type IndexKey = (u16, Micros, TraceId);
 
-#[derive(Default)]
 struct Shard {
     traces: FxHashMap<Key, Box<TraceEntry>>,
     by_start: BTreeSet<IndexKey>,
@@ -221,6 +220,25 @@ struct Shard {
     blocks: Blocks,
     /// Encoded trace summaries, apart from the documents so that scans unpack only these.
     summaries: Blocks,
+    /// The summary block eviction read last. Eviction takes the oldest trace of one shard or
+    /// another, whose summary mostly lies in the block of the one evicted before it from the
+    /// same shard: kept from one put to the next, a block is unpacked once, not once per
+    /// evicted trace (which made zstd most of the cost of a put at the memory bound).
+    evicting: Unpacker,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard {
+            traces: FxHashMap::default(),
+            by_start: BTreeSet::new(),
+            by_last: BTreeSet::new(),
+            postings: Postings::default(),
+            blocks: Blocks::default(),
+            summaries: Blocks::default(),
+            evicting: Unpacker::keeping(1),
+        }
+    }
 }
 
 /// A span link waiting to be resolved: the linking entity's service and start, and the span
@@ -359,6 +377,7 @@ impl MemStore {
             postings,
             blocks,
             summaries,
+            ..
         } = shard;
         let entry = traces.entry(key).or_insert_with(|| {
             Box::new(TraceEntry {
@@ -598,7 +617,6 @@ impl MemStore {
 
     /// Evicts the oldest traces (by start) until every bound holds.
     fn enforce_limits(&self) {
-        let mut unpacker = Unpacker::default();
         let max_bytes = self.byte_budget();
         while self.traces.load(Relaxed) > self.limits.max_traces
             || self.bytes.load(Relaxed) > max_bytes
@@ -615,9 +633,11 @@ impl MemStore {
                 break;
             };
             let mut shard = self.shards[s].lock();
+            let mut unpacker = std::mem::take(&mut shard.evicting);
             let removed = self.oldest_in(&shard).and_then(|(_, pid, tid)| {
                 self.remove_trace(&mut shard, &(pid, tid), &mut unpacker)
             });
+            shard.evicting = unpacker;
             self.compact(&mut shard);
             self.publish_head(s, &shard);
             drop(shard);

@@ -123,13 +123,27 @@ pub(super) enum Text {
 const UNPACKED_BLOCKS: usize = 8;
 
 /// Unpacks texts, keeping the blocks it unpacked last.
-#[derive(Default)]
 pub(super) struct Unpacker {
     /// Most recently used last.
     recent: Vec<(Arc<Sealed>, Vec<u8>)>,
+    keep: usize,
+}
+
+impl Default for Unpacker {
+    fn default() -> Self {
+        Unpacker::keeping(UNPACKED_BLOCKS)
+    }
 }
 
 impl Unpacker {
+    /// An unpacker that keeps `keep` blocks unpacked.
+    pub fn keeping(keep: usize) -> Unpacker {
+        Unpacker {
+            recent: Vec::new(),
+            keep: keep.max(1),
+        }
+    }
+
     pub fn bytes<'t>(&'t mut self, text: &'t Text) -> &'t [u8] {
         match text {
             Text::Plain(b) => b,
@@ -140,7 +154,7 @@ impl Unpacker {
                         self.recent.push(hit);
                     }
                     None => {
-                        if self.recent.len() >= UNPACKED_BLOCKS {
+                        if self.recent.len() >= self.keep {
                             self.recent.remove(0);
                         }
                         self.recent.push((block.clone(), block.unpack()));

@@ -90,7 +90,8 @@ impl Postings {
             Entry::Occupied(o) if *o.get() == ordinal => {}
             Entry::Occupied(o) => {
                 let first = o.remove();
-                self.shared.insert(t, [first, ordinal].into_iter().collect());
+                self.shared
+                    .insert(t, [first, ordinal].into_iter().collect());
                 self.bitmap_bytes += BITMAP_BYTES + 2 * MEMBER_BYTES;
             }
         }
