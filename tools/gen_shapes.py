@@ -8,36 +8,14 @@ ranges, enums, pattern names); no documentation. Run after upgrading botocore:
 """
 import sys
 
-from xray_model import VERSION, load
+from xray_model import VERSION, load, reachable
 
 model = load()
 shapes = model["shapes"]
 
 # Input shapes reachable from operation inputs.
-order = []
-seen = set()
-
-
-def visit(name):
-    if name in seen:
-        return
-    seen.add(name)
-    order.append(name)
-    s = shapes[name]
-    if s["type"] == "structure":
-        for m in s.get("members", {}).values():
-            visit(m["shape"])
-    elif s["type"] == "list":
-        visit(s["member"]["shape"])
-    elif s["type"] == "map":
-        visit(s["key"]["shape"])
-        visit(s["value"]["shape"])
-
-
 ops = sorted(model["operations"].values(), key=lambda o: o["name"])
-for op in ops:
-    if "input" in op:
-        visit(op["input"]["shape"])
+order = reachable(shapes, (op["input"]["shape"] for op in ops if "input" in op))
 index = {n: i for i, n in enumerate(order)}
 
 

@@ -9,7 +9,7 @@ response shapes derive Serialize (absent members are left out). Run after upgrad
 """
 import re
 
-from xray_model import VERSION, load
+from xray_model import VERSION, load, reachable
 
 model = load()
 shapes = model["shapes"]
@@ -17,26 +17,7 @@ ops = sorted(model["operations"].values(), key=lambda o: o["name"])
 
 
 def reach(roots):
-    order, seen = [], set()
-
-    def visit(name):
-        if name in seen:
-            return
-        seen.add(name)
-        s = shapes[name]
-        if s["type"] == "structure":
-            order.append(name)
-            for m in s.get("members", {}).values():
-                visit(m["shape"])
-        elif s["type"] == "list":
-            visit(s["member"]["shape"])
-        elif s["type"] == "map":
-            visit(s["key"]["shape"])
-            visit(s["value"]["shape"])
-
-    for r in roots:
-        visit(r)
-    return order
+    return [n for n in reachable(shapes, roots) if shapes[n]["type"] == "structure"]
 
 
 inputs = reach(op["input"]["shape"] for op in ops if "input" in op)
