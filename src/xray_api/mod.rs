@@ -5,6 +5,7 @@ mod error;
 mod graph;
 mod groups;
 mod policies;
+pub mod put_body;
 mod retrieval;
 mod sampling;
 mod settings;

@@ -28,12 +28,6 @@ pub const SUMMARIES_PER_PAGE: usize = 100;
 /// Sampling rate used when `Sampling` is true and no strategy is given.
 pub const DEFAULT_SAMPLING_RATE: f64 = 0.5;
 
-#[derive(serde::Deserialize)]
-struct PutRequest {
-    #[serde(rename = "TraceSegmentDocuments")]
-    docs: Option<Vec<String>>,
-}
-
 pub async fn put_trace_segments(
     st: &ApiState,
     part: &Partition,
@@ -44,12 +38,12 @@ pub async fn put_trace_segments(
     } else {
         body
     };
-    let req: PutRequest = serde_json::from_slice(body).map_err(|e| {
+    let docs = super::put_body::documents(body).map_err(|e| {
         ApiError::invalid(format!(
             "Request body is not a PutTraceSegments request: {e}"
         ))
     })?;
-    let Some(docs) = req.docs else {
+    let Some(docs) = docs else {
         return Err(ApiError::invalid(
             "1 validation error detected: Value null at 'traceSegmentDocuments' failed to satisfy constraint: Member must not be null",
         ));

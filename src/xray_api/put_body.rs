@@ -1,0 +1,274 @@
+//! The document list of a PutTraceSegments body.
+//!
+//! Every document arrives as a JSON string inside the request's JSON, each of its quotes
+//! escaped, so a general parser stops at every other token of it; reading these strings was a
+//! tenth of the cost of a call. Bodies shaped as every SDK and the CLI send them (an object
+//! whose one member is `TraceSegmentDocuments`, an array of strings) are read here in one pass
+//! per string; anything else, and anything this reader does not accept, goes to serde_json,
+//! which gives the same documents or the error a client should see.
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct PutRequest {
+    #[serde(rename = "TraceSegmentDocuments")]
+    docs: Option<Vec<String>>,
+}
+
+/// The documents of `body`; `None` when the member is absent or null.
+pub fn documents(body: &[u8]) -> Result<Option<Vec<String>>, serde_json::Error> {
+    if let Some(docs) = Reader::new(body).put_request() {
+        return Ok(docs);
+    }
+    serde_json::from_slice::<PutRequest>(body).map(|r| r.docs)
+}
+
+struct Reader<'a> {
+    src: &'a [u8],
+    at: usize,
+    /// The string being read, unescaped; copied out at its end at its exact length.
+    scratch: Vec<u8>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(src: &'a [u8]) -> Self {
+        Reader {
+            src,
+            at: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// `None` for anything but the plain shape (the caller then parses it in full).
+    fn put_request(&mut self) -> Option<Option<Vec<String>>> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return self.end().then_some(None);
+        }
+        if self.string()? != "TraceSegmentDocuments" {
+            return None;
+        }
+        self.eat(b':')?;
+        let docs = if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            None
+        } else {
+            Some(self.strings()?)
+        };
+        self.eat(b'}')?;
+        self.end().then_some(docs)
+    }
+
+    fn strings(&mut self) -> Option<Vec<String>> {
+        self.eat(b'[')?;
+        let mut out = Vec::new();
+        if self.peek()? == b']' {
+            self.at += 1;
+            return Some(out);
+        }
+        loop {
+            out.push(self.string()?);
+            match self.next()? {
+                b',' => continue,
+                b']' => return Some(out),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A JSON string, unescaped.
+    fn string(&mut self) -> Option<String> {
+        self.eat(b'"')?;
+        let src = self.src;
+        let out = &mut self.scratch;
+        out.clear();
+        let mut i = self.at;
+        loop {
+            // Copy the run up to the next quote, backslash or control byte.
+            let run = plain_run(&src[i..]);
+            out.extend_from_slice(&src[i..i + run]);
+            i += run;
+            match *src.get(i)? {
+                b'"' => break,
+                b'\\' if src.get(i + 1) == Some(&b'"') => {
+                    out.push(b'"');
+                    i += 2;
+                }
+                b'\\' => {
+                    let (c, used) = unescape(&src[i + 1..])?;
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    i += 1 + used;
+                }
+                _ => return None,
+            }
+        }
+        self.at = i + 1;
+        String::from_utf8(out.clone()).ok()
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.src[self.at..].starts_with(word).then(|| {
+            self.at += word.len();
+        })
+    }
+
+    fn skip_ws(&mut self) {
+        while self
+            .src
+            .get(self.at)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.at += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.src.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn eat(&mut self, want: u8) -> Option<()> {
+        (self.next()? == want).then_some(())
+    }
+
+    fn end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+}
+
+/// How many bytes from the start of `s` are plain string text: no quote, backslash or control
+/// byte. Eight bytes at a time, as the runs between a document's escaped quotes are short.
+fn plain_run(s: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while let Some(chunk) = s.get(at..at + 8) {
+        let v = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        // A byte of `x` is zero where the high bit of its lane in `zero(x)` is set.
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let hits = zero(v ^ (ONES * b'"' as u64))
+            | zero(v ^ (ONES * b'\\' as u64))
+            | (v.wrapping_sub(ONES * 0x20) & !v & HIGH);
+        if hits != 0 {
+            return at + (hits.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + s[at..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(s.len() - at)
+}
+
+/// The character an escape stands for (`src` starts after the backslash) and the bytes it
+/// took; `None` for an invalid escape, including an unpaired surrogate.
+fn unescape(src: &[u8]) -> Option<(char, usize)> {
+    let c = match *src.first()? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let hi = hex4(src.get(1..5)?)?;
+            if !(0xD800..0xDC00).contains(&hi) {
+                return Some((char::from_u32(hi)?, 5));
+            }
+            if src.get(5..7)? != b"\\u" {
+                return None;
+            }
+            let lo = hex4(src.get(7..11)?)?;
+            if !(0xDC00..0xE000).contains(&lo) {
+                return None;
+            }
+            let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+            return Some((char::from_u32(c)?, 11));
+        }
+        _ => return None,
+    };
+    Some((c, 1))
+}
+
+fn hex4(digits: &[u8]) -> Option<u32> {
+    digits
+        .iter()
+        .try_fold(0u32, |acc, &d| Some(acc << 4 | (d as char).to_digit(16)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Read = Option<Option<Vec<String>>>;
+
+    /// What this reader and serde_json read of `body`.
+    fn both(body: &str) -> (Read, Read) {
+        let fast = Reader::new(body.as_bytes()).put_request();
+        let full = serde_json::from_slice::<PutRequest>(body.as_bytes())
+            .ok()
+            .map(|r| r.docs);
+        (fast, full)
+    }
+
+    #[test]
+    fn the_plain_shape_reads_as_serde_json_reads_it() {
+        let doc = r#"{"name":"a\"b","x":"\\ \/ \b\f\n\r\t é \u00e9 \ud83d\ude00 \u20ac"}"#;
+        for body in [
+            serde_json::json!({ "TraceSegmentDocuments": [doc, "", "plain"] }).to_string(),
+            format!(
+                " {{ \"TraceSegmentDocuments\" :\n[ {} , \"x\" ] }} \n",
+                serde_json::to_string(doc).unwrap()
+            ),
+            r#"{"TraceSegmentDocuments":[]}"#.into(),
+            r#"{"TraceSegmentDocuments":null}"#.into(),
+            "{}".into(),
+        ] {
+            let (fast, full) = both(&body);
+            assert!(fast.is_some(), "{body}");
+            assert_eq!(fast, full, "{body}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_serde_json() {
+        for body in [
+            r#"{"Other":1,"TraceSegmentDocuments":["a"]}"#,
+            r#"{"TraceSegmentDocuments":["a"],"Other":1}"#,
+            r#"{"TraceSegmentDocuments":[1]}"#,
+            r#"{"TraceSegmentDocuments":"a"}"#,
+            r#"{"TraceSegmentDocuments":["a\x"]}"#,
+            r#"{"TraceSegmentDocuments":["\ud800"]}"#,
+            r#"{"TraceSegmentDocuments":["\ud800\u0041"]}"#,
+            "{\"TraceSegmentDocuments\":[\"a\u{1}\"]}",
+            r#"{"TraceSegmentDocuments":["a"]} x"#,
+            r#"{"TraceSegmentDocuments":["a""#,
+            r#"{"TraceSegmentDocuments":["a",]}"#,
+        ] {
+            assert_eq!(Reader::new(body.as_bytes()).put_request(), None, "{body}");
+        }
+        // An escaped key is still the member.
+        let body = br#"{"Trace\u0053egmentDocuments":["a"]}"#;
+        assert_eq!(documents(body).unwrap(), Some(vec!["a".to_owned()]));
+        assert!(Reader::new(body).put_request().is_some());
+        assert!(documents(br#"{"TraceSegmentDocuments":["\ud800"]}"#).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        let mut body = br#"{"TraceSegmentDocuments":[""#.to_vec();
+        body.extend_from_slice(&[0xff, b'"', b']', b'}']);
+        assert_eq!(Reader::new(&body).put_request(), None);
+        assert!(documents(&body).is_err());
+    }
+}
