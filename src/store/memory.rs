@@ -31,10 +31,15 @@ use parking_lot::{Mutex, RwLock};
 use postings::Postings;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-const SHARDS: usize = 64;
+/// Few enough that a put of 50 documents finds several in each shard it locks, and that each
+/// shard's open blocks and newest index entries stay in cache; enough that writers on many
+/// cores rarely wait for each other. With 64, a put touched a cold shard for nearly every
+/// document.
+const SHARDS: usize = 16;
 /// Memory a stored document and a trace take beyond their blocks' bytes and the inverted
 /// index (which counts its own, `Postings::held_bytes`): entries, time indexes, allocator
 /// rounding, so that the accounted size follows resident memory; calibrated against resident
@@ -58,7 +63,7 @@ pub struct Limits {
     /// `u64::MAX` for no bound.
     pub max_raw_bytes: u64,
     /// Traces each shard looks at for one page of a filtered query before it stops and
-    /// reports how far it got (64 shards: about 130,000 traces a page by default).
+    /// reports how far it got (16 shards: about 130,000 traces a page by default).
     pub scan_budget_per_shard: usize,
     /// Whether `max_bytes` bounds the process's resident memory (see `resident`), not only
     /// the store's accounted bytes: what the gateway sets; tests with tiny bounds do not.
@@ -73,7 +78,7 @@ impl Default for Limits {
             max_bytes: 2 << 30,
             max_trace_bytes: 500 * 1024,
             max_raw_bytes: u64::MAX,
-            scan_budget_per_shard: 2048,
+            scan_budget_per_shard: 8192,
             bound_resident: false,
         }
     }
@@ -369,7 +374,6 @@ impl MemStore {
         terms: &mut (Vec<Term>, Vec<Term>),
     ) {
         let key = (pid, trace_id);
-        let is_new = !shard.traces.contains_key(&key);
         let Shard {
             traces,
             by_start,
@@ -379,18 +383,22 @@ impl MemStore {
             summaries,
             ..
         } = shard;
-        let entry = traces.entry(key).or_insert_with(|| {
-            Box::new(TraceEntry {
-                docs: smallvec::SmallVec::new(),
-                hot: Hot::default(),
-                summary: None,
-                revision: 0,
-                ordinal: u32::MAX,
-                raw_bytes: 0,
-                received: now,
-                limit_exceeded: false,
-            })
-        });
+        let (entry, is_new) = match traces.entry(key) {
+            Entry::Occupied(o) => (o.into_mut(), false),
+            Entry::Vacant(v) => (
+                v.insert(Box::new(TraceEntry {
+                    docs: smallvec::SmallVec::new(),
+                    hot: Hot::default(),
+                    summary: None,
+                    revision: 0,
+                    ordinal: u32::MAX,
+                    raw_bytes: 0,
+                    received: now,
+                    limit_exceeded: false,
+                })),
+                true,
+            ),
+        };
         let fixed_before = if is_new { 0 } else { fixed_size(entry) as i64 };
         let (old_start, old_last) = (entry.start(), entry.last());
         let decision = rules::decide(

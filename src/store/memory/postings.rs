@@ -77,8 +77,7 @@ impl Postings {
     fn add_term(&mut self, ordinal: u32, t: Term) {
         use std::collections::hash_map::Entry;
         if let Some(b) = self.shared.get_mut(&t) {
-            // Not `try_push`: finding a bitmap container's maximum scans its words.
-            if b.insert(ordinal) {
+            if add_member(b, ordinal) {
                 self.bitmap_bytes += MEMBER_BYTES;
             }
             return;
@@ -155,6 +154,21 @@ impl Postings {
             }
         }
     }
+}
+
+/// Adds `ordinal` to `b`; whether it was new.
+///
+/// Ordinals are handed out in increasing order, so a new trace's ordinal mostly goes at the end.
+/// While the bitmap is small enough that all its containers are sorted arrays, appending checks
+/// the last member alone, where an insert binary-searches the array, missing the cache at most
+/// of its steps. Past that size a container may be a bitset, whose insert is one word but whose
+/// last member is found by scanning its words, so it is inserted into.
+fn add_member(b: &mut RoaringBitmap, ordinal: u32) -> bool {
+    const ARRAY_MAX: u64 = 4096;
+    if b.len() < ARRAY_MAX && b.try_push(ordinal).is_ok() {
+        return true;
+    }
+    b.insert(ordinal)
 }
 
 #[cfg(test)]

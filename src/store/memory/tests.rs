@@ -420,7 +420,7 @@ async fn filtered_scans_return_exactly_what_brute_force_finds_newest_first() {
 
 #[tokio::test]
 async fn scans_that_stop_at_their_budget_resume_without_repeats_or_gaps() {
-    // 20,000 traces over 64 shards with a budget of 16 a shard: most pages stop at the frontier.
+    // 20,000 traces over 16 shards with a budget of 16 a shard: most pages stop at the frontier.
     filtered_scans_match_brute_force(Limits {
         scan_budget_per_shard: 16,
         ..Limits::default()
