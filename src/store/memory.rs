@@ -10,6 +10,7 @@
 //! returned. Queries never parse stored JSON.
 
 mod blocks;
+mod keyed;
 pub mod persist;
 mod postings;
 pub mod resident;
@@ -31,7 +32,6 @@ use parking_lot::{Mutex, RwLock};
 use postings::Postings;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
@@ -217,7 +217,7 @@ type Key = (u16, TraceId);
 type IndexKey = (u16, Micros, TraceId);
 
 struct Shard {
-    traces: FxHashMap<Key, Box<TraceEntry>>,
+    traces: keyed::Keyed<Key, TraceEntry>,
     by_start: BTreeSet<IndexKey>,
     by_last: BTreeSet<IndexKey>,
     postings: Postings,
@@ -235,7 +235,7 @@ struct Shard {
 impl Default for Shard {
     fn default() -> Self {
         Shard {
-            traces: FxHashMap::default(),
+            traces: keyed::Keyed::default(),
             by_start: BTreeSet::new(),
             by_last: BTreeSet::new(),
             postings: Postings::default(),
@@ -383,22 +383,16 @@ impl MemStore {
             summaries,
             ..
         } = shard;
-        let (entry, is_new) = match traces.entry(key) {
-            Entry::Occupied(o) => (o.into_mut(), false),
-            Entry::Vacant(v) => (
-                v.insert(Box::new(TraceEntry {
-                    docs: smallvec::SmallVec::new(),
-                    hot: Hot::default(),
-                    summary: None,
-                    revision: 0,
-                    ordinal: u32::MAX,
-                    raw_bytes: 0,
-                    received: now,
-                    limit_exceeded: false,
-                })),
-                true,
-            ),
-        };
+        let (entry, is_new) = traces.get_or_insert_with(key, || TraceEntry {
+            docs: smallvec::SmallVec::new(),
+            hot: Hot::default(),
+            summary: None,
+            revision: 0,
+            ordinal: u32::MAX,
+            raw_bytes: 0,
+            received: now,
+            limit_exceeded: false,
+        });
         let fixed_before = if is_new { 0 } else { fixed_size(entry) as i64 };
         let (old_start, old_last) = (entry.start(), entry.last());
         let decision = rules::decide(
@@ -500,7 +494,7 @@ impl MemStore {
         shard: &mut Shard,
         key: &Key,
         unpacker: &mut Unpacker,
-    ) -> Option<Box<TraceEntry>> {
+    ) -> Option<TraceEntry> {
         let e = shard.traces.remove(key)?;
         shard.by_start.remove(&(key.0, e.start(), key.1));
         shard.by_last.remove(&(key.0, e.last(), key.1));
@@ -978,7 +972,7 @@ impl TraceStore for MemStore {
 /// where `slot` says the trace keeps it.
 fn relocate(
     blocks: &mut Blocks,
-    traces: &mut FxHashMap<Key, Box<TraceEntry>>,
+    traces: &mut keyed::Keyed<Key, TraceEntry>,
     mut moves: Vec<(Loc, Key, usize)>,
     held: &mut i64,
     slot: fn(&mut TraceEntry, usize) -> Option<&mut Loc>,
