@@ -15,19 +15,51 @@ struct PutRequest {
     docs: Option<Vec<String>>,
 }
 
+/// The documents of a body, unescaped one after another into one text.
+#[derive(Debug, Default, PartialEq)]
+pub struct Documents {
+    text: String,
+    /// Where each document ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl Documents {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &b)| &self.text[a..b])
+    }
+
+    fn from_strings(docs: Vec<String>) -> Documents {
+        let mut out = Documents::default();
+        for d in docs {
+            out.text.push_str(&d);
+            out.ends.push(out.text.len());
+        }
+        out
+    }
+}
+
 /// The documents of `body`; `None` when the member is absent or null.
-pub fn documents(body: &[u8]) -> Result<Option<Vec<String>>, serde_json::Error> {
+pub fn documents(body: &[u8]) -> Result<Option<Documents>, serde_json::Error> {
     if let Some(docs) = Reader::new(body).put_request() {
         return Ok(docs);
     }
-    serde_json::from_slice::<PutRequest>(body).map(|r| r.docs)
+    serde_json::from_slice::<PutRequest>(body).map(|r| r.docs.map(Documents::from_strings))
 }
 
 struct Reader<'a> {
     src: &'a [u8],
     at: usize,
-    /// The string being read, unescaped; copied out at its end at its exact length.
-    scratch: Vec<u8>,
+    /// The strings read so far, unescaped: never longer than the body, so sized once.
+    text: Vec<u8>,
 }
 
 impl<'a> Reader<'a> {
@@ -35,54 +67,66 @@ impl<'a> Reader<'a> {
         Reader {
             src,
             at: 0,
-            scratch: Vec::new(),
+            text: Vec::with_capacity(src.len()),
         }
     }
 
     /// `None` for anything but the plain shape (the caller then parses it in full).
-    fn put_request(&mut self) -> Option<Option<Vec<String>>> {
+    fn put_request(mut self) -> Option<Option<Documents>> {
         self.eat(b'{')?;
         if self.peek()? == b'}' {
             self.at += 1;
             return self.end().then_some(None);
         }
-        if self.string()? != "TraceSegmentDocuments" {
+        let key = self.string()?;
+        if &self.text[key] != b"TraceSegmentDocuments" {
             return None;
         }
+        self.text.clear();
         self.eat(b':')?;
-        let docs = if self.peek()? == b'n' {
+        let ends = if self.peek()? == b'n' {
             self.literal(b"null")?;
             None
         } else {
             Some(self.strings()?)
         };
         self.eat(b'}')?;
-        self.end().then_some(docs)
+        if !self.end() {
+            return None;
+        }
+        let Some(ends) = ends else {
+            return Some(None);
+        };
+        // Whole strings were copied between ASCII delimiters and escapes were written as
+        // characters, so the text is valid exactly when the body's strings were.
+        let text = String::from_utf8(self.text).ok()?;
+        Some(Some(Documents { text, ends }))
     }
 
-    fn strings(&mut self) -> Option<Vec<String>> {
+    /// The strings of an array, one after another in `text`; where each ends.
+    fn strings(&mut self) -> Option<Vec<usize>> {
         self.eat(b'[')?;
-        let mut out = Vec::new();
+        let mut ends = Vec::new();
         if self.peek()? == b']' {
             self.at += 1;
-            return Some(out);
+            return Some(ends);
         }
         loop {
-            out.push(self.string()?);
+            ends.push(self.string()?.end);
             match self.next()? {
                 b',' => continue,
-                b']' => return Some(out),
+                b']' => return Some(ends),
                 _ => return None,
             }
         }
     }
 
-    /// A JSON string, unescaped.
-    fn string(&mut self) -> Option<String> {
+    /// A JSON string, unescaped onto `text`; where it is there.
+    fn string(&mut self) -> Option<std::ops::Range<usize>> {
         self.eat(b'"')?;
         let src = self.src;
-        let out = &mut self.scratch;
-        out.clear();
+        let out = &mut self.text;
+        let begin = out.len();
         let mut i = self.at;
         loop {
             // Copy the run up to the next quote, backslash or control byte.
@@ -105,7 +149,7 @@ impl<'a> Reader<'a> {
             }
         }
         self.at = i + 1;
-        String::from_utf8(out.clone()).ok()
+        Some(begin..out.len())
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
@@ -212,9 +256,13 @@ mod tests {
 
     type Read = Option<Option<Vec<String>>>;
 
+    fn strings(docs: Option<Documents>) -> Option<Vec<String>> {
+        docs.map(|d| d.iter().map(str::to_owned).collect())
+    }
+
     /// What this reader and serde_json read of `body`.
     fn both(body: &str) -> (Read, Read) {
-        let fast = Reader::new(body.as_bytes()).put_request();
+        let fast = Reader::new(body.as_bytes()).put_request().map(strings);
         let full = serde_json::from_slice::<PutRequest>(body.as_bytes())
             .ok()
             .map(|r| r.docs);
@@ -256,10 +304,20 @@ mod tests {
             r#"{"TraceSegmentDocuments":["a",]}"#,
         ] {
             assert_eq!(Reader::new(body.as_bytes()).put_request(), None, "{body}");
+            assert_eq!(
+                documents(body.as_bytes()).ok().map(strings),
+                serde_json::from_str::<PutRequest>(body)
+                    .ok()
+                    .map(|r| r.docs),
+                "{body}"
+            );
         }
         // An escaped key is still the member.
         let body = br#"{"Trace\u0053egmentDocuments":["a"]}"#;
-        assert_eq!(documents(body).unwrap(), Some(vec!["a".to_owned()]));
+        assert_eq!(
+            strings(documents(body).unwrap()),
+            Some(vec!["a".to_owned()])
+        );
         assert!(Reader::new(body).put_request().is_some());
         assert!(documents(br#"{"TraceSegmentDocuments":["\ud800"]}"#).is_err());
     }

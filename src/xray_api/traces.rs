@@ -72,9 +72,9 @@ pub async fn put_trace_segments(
     let now_secs = st.clock.now_micros() / 1_000_000;
     let mut unprocessed: Vec<UnprocessedTraceSegment> = Vec::new();
     let mut expanded: Vec<Cow<'_, str>> = Vec::with_capacity(docs.len());
-    for d in &docs {
+    for d in docs.iter() {
         if !d.trim_start().starts_with(transit::PREFIX) {
-            expanded.push(Cow::Borrowed(d.as_str()));
+            expanded.push(Cow::Borrowed(d));
             continue;
         }
         match transit::documents(d, &Options::default(), now_secs) {
