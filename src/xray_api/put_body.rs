@@ -162,7 +162,7 @@ impl<'a> Reader<'a> {
                 }
                 b'\\' => {
                     let (c, used) = unescape(&src[i + 1..])?;
-                    let bytes = c.encode_utf8(&mut [0; 4]).len();
+                    let bytes = c.len_utf8();
                     c.encode_utf8(&mut out[w..w + bytes]);
                     (i, w) = (i + 1 + used, w + bytes);
                 }
