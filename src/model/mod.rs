@@ -4,6 +4,7 @@
 pub mod api;
 pub mod ids;
 pub mod intern;
+pub mod json_text;
 mod lenient;
 pub mod processed;
 pub mod render;

@@ -12,6 +12,8 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
+mod reader;
+
 /// The largest document X-Ray accepts ("Segment document size", not adjustable).
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// Longest segment name.
@@ -330,11 +332,14 @@ pub fn validate(doc: &str) -> Result<ValidDoc<'_>, Rejection> {
             message: "Segment document must be a JSON object.".into(),
         });
     }
-    let entity: Entity<'_> = serde_json::from_str(doc).map_err(|e| Rejection {
-        id: sniff_id(doc),
-        code: INVALID_SEGMENT,
-        message: format!("Segment document is not valid: {e}."),
-    })?;
+    let entity = match reader::read(doc) {
+        Some(e) => e,
+        None => serde_json::from_str(doc).map_err(|e| Rejection {
+            id: sniff_id(doc),
+            code: INVALID_SEGMENT,
+            message: format!("Segment document is not valid: {e}."),
+        })?,
+    };
     check_top(entity)
 }
 

@@ -7,6 +7,7 @@
 //! per string; anything else, and anything this reader does not accept, goes to serde_json,
 //! which gives the same documents or the error a client should see.
 
+use crate::model::json_text::{Cursor, ends_run, plain_bytes, unescape};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -56,8 +57,7 @@ pub fn documents(body: &[u8]) -> Result<Option<Documents>, serde_json::Error> {
 }
 
 struct Reader<'a> {
-    src: &'a [u8],
-    at: usize,
+    c: Cursor<'a>,
     /// The strings read so far, unescaped, in the first `written` bytes: never longer than
     /// the body, so sized as the body once.
     text: Vec<u8>,
@@ -67,8 +67,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn new(src: &'a [u8]) -> Self {
         Reader {
-            src,
-            at: 0,
+            c: Cursor::new(src),
             text: vec![0; src.len()],
             written: 0,
         }
@@ -76,25 +75,25 @@ impl<'a> Reader<'a> {
 
     /// `None` for anything but the plain shape (the caller then parses it in full).
     fn put_request(mut self) -> Option<Option<Documents>> {
-        self.eat(b'{')?;
-        if self.peek()? == b'}' {
-            self.at += 1;
-            return self.end().then_some(None);
+        self.c.eat(b'{')?;
+        if self.c.peek()? == b'}' {
+            self.c.at += 1;
+            return self.c.end().then_some(None);
         }
         let key = self.string()?;
         if &self.text[key] != b"TraceSegmentDocuments" {
             return None;
         }
         self.written = 0;
-        self.eat(b':')?;
-        let ends = if self.peek()? == b'n' {
-            self.literal(b"null")?;
+        self.c.eat(b':')?;
+        let ends = if self.c.peek()? == b'n' {
+            self.c.literal(b"null")?;
             None
         } else {
             Some(self.strings()?)
         };
-        self.eat(b'}')?;
-        if !self.end() {
+        self.c.eat(b'}')?;
+        if !self.c.end() {
             return None;
         }
         let Some(ends) = ends else {
@@ -109,15 +108,15 @@ impl<'a> Reader<'a> {
 
     /// The strings of an array, one after another in `text`; where each ends.
     fn strings(&mut self) -> Option<Vec<usize>> {
-        self.eat(b'[')?;
+        self.c.eat(b'[')?;
         let mut ends = Vec::new();
-        if self.peek()? == b']' {
-            self.at += 1;
+        if self.c.peek()? == b']' {
+            self.c.at += 1;
             return Some(ends);
         }
         loop {
             ends.push(self.string()?.end);
-            match self.next()? {
+            match self.c.next_byte()? {
                 b',' => continue,
                 b']' => return Some(ends),
                 _ => return None,
@@ -132,9 +131,9 @@ impl<'a> Reader<'a> {
     /// moves only past the plain ones. Runs between a document's escaped quotes are short,
     /// and copying each with its own `memcpy` cost more than scanning it.
     fn string(&mut self) -> Option<std::ops::Range<usize>> {
-        self.eat(b'"')?;
-        let (src, out) = (self.src, &mut self.text);
-        let (mut i, begin) = (self.at, self.written);
+        self.c.eat(b'"')?;
+        let (src, out) = (self.c.src, &mut self.text);
+        let (mut i, begin) = (self.c.at, self.written);
         let mut w = begin;
         loop {
             // `w` never passes `i` (unescaping only shortens) and `out` is as long as `src`,
@@ -169,101 +168,10 @@ impl<'a> Reader<'a> {
                 _ => return None,
             }
         }
-        self.at = i + 1;
+        self.c.at = i + 1;
         self.written = w;
         Some(begin..w)
     }
-
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
-        self.src[self.at..].starts_with(word).then(|| {
-            self.at += word.len();
-        })
-    }
-
-    fn skip_ws(&mut self) {
-        while self
-            .src
-            .get(self.at)
-            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        {
-            self.at += 1;
-        }
-    }
-
-    fn peek(&mut self) -> Option<u8> {
-        self.skip_ws();
-        self.src.get(self.at).copied()
-    }
-
-    fn next(&mut self) -> Option<u8> {
-        let b = self.peek()?;
-        self.at += 1;
-        Some(b)
-    }
-
-    fn eat(&mut self, want: u8) -> Option<()> {
-        (self.next()? == want).then_some(())
-    }
-
-    fn end(&mut self) -> bool {
-        self.peek().is_none()
-    }
-}
-
-fn ends_run(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
-}
-
-/// How many of the eight bytes come before the first that ends a run, without a branch per
-/// byte: a lane of `zero(x)` has its high bit set where `x` has a zero byte (exact up to the
-/// first one, which is all that is read).
-fn plain_bytes(chunk: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let v = u64::from_le_bytes(chunk.try_into().unwrap_or([b'"'; 8]));
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let hits = zero(v ^ (ONES * b'"' as u64))
-        | zero(v ^ (ONES * b'\\' as u64))
-        | (v.wrapping_sub(ONES * 0x20) & !v & HIGH);
-    (hits.trailing_zeros() / 8) as usize
-}
-
-/// The character an escape stands for (`src` starts after the backslash) and the bytes it
-/// took; `None` for an invalid escape, including an unpaired surrogate.
-fn unescape(src: &[u8]) -> Option<(char, usize)> {
-    let c = match *src.first()? {
-        b'"' => '"',
-        b'\\' => '\\',
-        b'/' => '/',
-        b'b' => '\u{8}',
-        b'f' => '\u{c}',
-        b'n' => '\n',
-        b'r' => '\r',
-        b't' => '\t',
-        b'u' => {
-            let hi = hex4(src.get(1..5)?)?;
-            if !(0xD800..0xDC00).contains(&hi) {
-                return Some((char::from_u32(hi)?, 5));
-            }
-            if src.get(5..7)? != b"\\u" {
-                return None;
-            }
-            let lo = hex4(src.get(7..11)?)?;
-            if !(0xDC00..0xE000).contains(&lo) {
-                return None;
-            }
-            let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-            return Some((char::from_u32(c)?, 11));
-        }
-        _ => return None,
-    };
-    Some((c, 1))
-}
-
-fn hex4(digits: &[u8]) -> Option<u32> {
-    digits
-        .iter()
-        .try_fold(0u32, |acc, &d| Some(acc << 4 | (d as char).to_digit(16)?))
 }
 
 #[cfg(test)]
