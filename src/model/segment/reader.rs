@@ -25,7 +25,8 @@ pub fn read(doc: &str) -> Option<Entity<'_>> {
         c: Cursor::new(doc.as_bytes()),
         depth: 0,
     };
-    let e = r.entity()?;
+    let mut e = Entity::default();
+    r.entity(&mut e)?;
     r.c.end().then_some(e)
 }
 
@@ -35,12 +36,17 @@ struct Reader<'a> {
     depth: u32,
 }
 
-/// Stores field number `bit`; `None` the second time (serde refuses duplicate fields).
-fn set<T>(seen: &mut u32, bit: u32, field: &mut T, value: T) -> Option<()> {
+/// Marks field number `bit` as read; `None` the second time (serde refuses duplicate fields).
+fn first(seen: &mut u32, bit: u32) -> Option<()> {
     let was = *seen;
     *seen |= 1 << bit;
-    *field = value;
     (was & (1 << bit) == 0).then_some(())
+}
+
+/// Stores field number `bit`, read for the first time.
+fn set<T>(seen: &mut u32, bit: u32, field: &mut T, value: T) -> Option<()> {
+    *field = value;
+    first(seen, bit)
 }
 
 impl<'a> Reader<'a> {
@@ -55,15 +61,24 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// An object read into a `T` from its defaults, each member through `field` (which reads
-    /// past members it does not know), `seen` tracking the fields read.
+    /// An object read into `out`, each member through `field` (which reads past members it
+    /// does not know), `seen` tracking the fields read.
+    fn fill<T>(
+        &mut self,
+        out: &mut T,
+        mut field: impl FnMut(&mut Self, &mut T, &mut u32, &'a str) -> Option<()>,
+    ) -> Option<()> {
+        let mut seen = 0;
+        self.object(|r, key| field(r, out, &mut seen, key))
+    }
+
+    /// An object read into a `T` from its defaults, as [`fill`](Self::fill) reads it.
     fn record<T: Default>(
         &mut self,
-        mut field: impl FnMut(&mut Self, &mut T, &mut u32, &'a str) -> Option<()>,
+        field: impl FnMut(&mut Self, &mut T, &mut u32, &'a str) -> Option<()>,
     ) -> Option<T> {
         let mut out = T::default();
-        let mut seen = 0;
-        self.object(|r, key| field(r, &mut out, &mut seen, key))?;
+        self.fill(&mut out, field)?;
         Some(out)
     }
 
@@ -184,8 +199,8 @@ impl<'a> Reader<'a> {
 
     /// A number as serde_json reads it into an `f64` (correctly rounded, `float_roundtrip`).
     fn float(&mut self) -> Option<f64> {
-        let text = self.c.number()?;
-        let v: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
+        let at = self.c.number()?;
+        let v: f64 = self.text[at].parse().ok()?;
         v.is_finite().then_some(v)
     }
 
@@ -196,13 +211,15 @@ impl<'a> Reader<'a> {
     /// As `lenient::integer`, for integer literals; other values go to serde.
     fn lenient_integer(&mut self) -> Option<Option<i64>> {
         self.nullable(|r| {
-            let text = r.c.number()?;
-            std::str::from_utf8(text).ok()?.parse().ok()
+            let at = r.c.number()?;
+            r.text[at].parse().ok()
         })
     }
 
-    fn entity(&mut self) -> Option<Entity<'a>> {
-        self.record(|r, e: &mut Entity<'a>, seen, key| match key {
+    /// An entity, read in place: it is large, and moving it through the readers' returns
+    /// cost more than the reading.
+    fn entity(&mut self, e: &mut Entity<'a>) -> Option<()> {
+        self.fill(e, |r, e, seen, key| match key {
             "id" => set(seen, 0, &mut e.id, r.lenient_string()?),
             "name" => set(seen, 1, &mut e.name, r.lenient_string()?),
             "trace_id" => set(seen, 2, &mut e.trace_id, r.lenient_string()?),
@@ -223,14 +240,25 @@ impl<'a> Reader<'a> {
             "http" => set(seen, 17, &mut e.http, r.nullable(Self::http)?),
             "aws" => set(seen, 18, &mut e.aws, r.nullable(Self::aws)?),
             "annotations" => set(seen, 19, &mut e.annotations, r.nullable(Self::annotations)?),
-            "subsegments" => set(
-                seen,
-                20,
-                &mut e.subsegments,
-                r.nullable(|r| r.list(Self::entity))?,
-            ),
+            "subsegments" => {
+                first(seen, 20)?;
+                r.entities(&mut e.subsegments)
+            }
             "links" => set(seen, 21, &mut e.links, r.nullable(|r| r.list(Self::link))?),
             _ => r.skip(),
+        })
+    }
+
+    /// Subsegments, each read in place.
+    fn entities(&mut self, list: &mut Option<Vec<Entity<'a>>>) -> Option<()> {
+        if self.c.peek()? == b'n' {
+            *list = None;
+            return self.c.literal(b"null");
+        }
+        let list = list.insert(Vec::new());
+        self.array(|r| {
+            list.push(Entity::default());
+            r.entity(list.last_mut()?)
         })
     }
 
