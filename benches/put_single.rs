@@ -1,8 +1,8 @@
 //! PutTraceSegments of single-segment traces as an X-Ray SDK sends them (50 documents a call,
 //! each a new trace with its DynamoDB call nested), through the X-Ray API's router into a
 //! memory store already holding traces: everything a call costs but the socket. Stage by
-//! stage too: reading the request body (and, for comparison, reading it with serde_json alone)
-//! and validating the documents.
+//! stage too: reading the request body (and, for comparison, reading it with serde_json alone),
+//! validating the documents, and summarising each (a new trace's summary, encoded).
 //!
 //! `cargo bench --bench put_single`
 
@@ -12,6 +12,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use std::sync::Arc;
 use tower::ServiceExt;
 use xray_gateway::model::segment::validate;
+use xray_gateway::model::summary::compute;
 use xray_gateway::model::time::{Clock, SystemClock};
 use xray_gateway::store::memory::{Limits, MemStore};
 use xray_gateway::xray_api::put_body;
@@ -125,6 +126,15 @@ fn single_segment_traces(c: &mut Criterion) {
     });
     g.bench_function("validate", |b| {
         b.iter(|| docs.iter().filter(|d| validate(d).is_ok()).count())
+    });
+    let valid: Vec<_> = docs.iter().map(|d| validate(d).unwrap()).collect();
+    g.bench_function("summarize", |b| {
+        b.iter(|| {
+            valid
+                .iter()
+                .map(|d| compute(&[d]).encode().len())
+                .sum::<usize>()
+        })
     });
     let app = app();
     let mut call = 1;

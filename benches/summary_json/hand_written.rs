@@ -66,7 +66,7 @@ struct Annotations<'a>(&'a [AnnotationEntry]);
 
 impl Serialize for Annotations<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Values<'a>(&'a [(Scalar, Box<[Sid]>)]);
+        struct Values<'a>(&'a [(Scalar, Vec<Sid>)]);
         impl Serialize for Values<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let mut q = s.serialize_seq(Some(self.0.len()))?;

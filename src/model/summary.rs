@@ -1,7 +1,8 @@
 //! The trace summary, computed once per change of a trace at ingest from its validated
-//! documents, and kept compact (interned vocabulary, boxed slices): it is what filter
-//! expressions evaluate against and what GetTraceSummaries renders, so no query ever parses
-//! stored JSON.
+//! documents, and kept compact (interned vocabulary; stored encoded, so its lists stay the
+//! vectors they were collected in, never shrunk into boxed slices, which cost a reallocation
+//! each at every ingest): it is what filter expressions evaluate against and what
+//! GetTraceSummaries renders, so no query ever parses stored JSON.
 //!
 //! Readings chosen where AWS documents nothing precise (spec §5):
 //! - the root segment is the segment without a parent in the trace, the earliest if several;
@@ -68,13 +69,13 @@ impl Scalar {
 pub struct AnnotationEntry {
     pub key: Sym,
     /// Each distinct value with the services whose entities carried it.
-    pub values: Box<[(Scalar, Box<[Sid]>)]>,
+    pub values: Vec<(Scalar, Vec<Sid>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserEntry {
     pub name: Box<str>,
-    pub services: Box<[Sid]>,
+    pub services: Vec<Sid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -96,7 +97,7 @@ pub struct RcException {
 pub struct RcEntity {
     pub name: Sym,
     /// Present on fault and error paths (empty on the entities above the cause).
-    pub exceptions: Option<Box<[RcException]>>,
+    pub exceptions: Option<Vec<RcException>>,
     /// Response-time paths: the entity's share of the root response time.
     pub coverage: Option<f64>,
     pub remote: Option<bool>,
@@ -106,20 +107,20 @@ pub struct RcEntity {
 pub struct RcService {
     pub sid: Sid,
     pub inferred: bool,
-    pub path: Box<[RcEntity]>,
+    pub path: Vec<RcEntity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RootCause {
-    pub services: Box<[RcService]>,
+    pub services: Vec<RcService>,
     pub client_impacting: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RootCauses {
-    pub fault: Box<[RootCause]>,
-    pub error: Box<[RootCause]>,
-    pub response_time: Box<[RootCause]>,
+    pub fault: Vec<RootCause>,
+    pub error: Vec<RootCause>,
+    pub response_time: Vec<RootCause>,
 }
 
 /// One segment of a service node (or the inferred segment of a call), for `service() {}`.
@@ -162,19 +163,19 @@ pub struct TraceSummary {
     pub flags: Flags,
     pub entry_point: Option<Sid>,
     pub http: Option<Box<Http>>,
-    pub services: Box<[Sid]>,
-    pub annotations: Box<[AnnotationEntry]>,
-    pub users: Box<[UserEntry]>,
-    pub resource_arns: Box<[Box<str>]>,
-    pub instance_ids: Box<[Box<str>]>,
-    pub availability_zones: Box<[Sym]>,
+    pub services: Vec<Sid>,
+    pub annotations: Vec<AnnotationEntry>,
+    pub users: Vec<UserEntry>,
+    pub resource_arns: Vec<Box<str>>,
+    pub instance_ids: Vec<Box<str>>,
+    pub availability_zones: Vec<Sym>,
     pub root_causes: Option<Box<RootCauses>>,
-    pub rows: Box<[SegmentRow]>,
-    pub edges: Box<[EdgeRow]>,
+    pub rows: Vec<SegmentRow>,
+    pub edges: Vec<EdgeRow>,
     /// Every entity's id with its owning service and start, sorted by id: how links from other
     /// traces find the service they point at.
-    pub spans: Box<[(u64, Sid, Micros)]>,
-    pub links: Box<[LinkRow]>,
+    pub spans: Vec<(u64, Sid, Micros)>,
+    pub links: Vec<LinkRow>,
 }
 
 impl TraceSummary {
@@ -266,12 +267,12 @@ struct Head {
     flags: Flags,
     entry_point: Option<Sid>,
     http: Option<Box<Http>>,
-    services: Box<[Sid]>,
-    annotations: Box<[AnnotationEntry]>,
-    users: Box<[UserEntry]>,
-    resource_arns: Box<[Box<str>]>,
-    instance_ids: Box<[Box<str>]>,
-    availability_zones: Box<[Sym]>,
+    services: Vec<Sid>,
+    annotations: Vec<AnnotationEntry>,
+    users: Vec<UserEntry>,
+    resource_arns: Vec<Box<str>>,
+    instance_ids: Vec<Box<str>>,
+    availability_zones: Vec<Sym>,
 }
 
 /// The few fields most filters and every scan need, kept unpacked beside the packed summary.
@@ -575,32 +576,26 @@ impl Collector {
             links,
         } = self;
         s.flags = flags;
-        s.services = services.into();
-        s.rows = rows.into();
-        s.edges = edges.into();
+        s.services = services;
+        s.rows = rows;
+        s.edges = edges;
         spans.sort_unstable_by_key(|x| x.0);
         spans.dedup_by_key(|x| x.0);
-        s.spans = spans.into();
-        s.links = links.into();
-        s.users = users.into();
-        s.resource_arns = arns.into();
-        s.instance_ids = instances.into();
-        s.availability_zones = zones.into();
+        s.spans = spans;
+        s.links = links;
+        s.users = users;
+        s.resource_arns = arns;
+        s.instance_ids = instances;
+        s.availability_zones = zones;
         s.annotations = annotations
             .into_iter()
-            .map(|(key, values)| AnnotationEntry {
-                key,
-                values: values
-                    .into_iter()
-                    .map(|(v, sids)| (v, sids.into()))
-                    .collect(),
-            })
+            .map(|(key, values)| AnnotationEntry { key, values })
             .collect();
         s
     }
 }
 
-fn exceptions_of(e: &Entity<'_>) -> (Box<[RcException]>, bool) {
+fn exceptions_of(e: &Entity<'_>) -> (Vec<RcException>, bool) {
     match &e.cause {
         Some(Cause::Details(d)) => {
             let ex = d.exceptions.as_deref().unwrap_or(&[]);
@@ -614,7 +609,7 @@ fn exceptions_of(e: &Entity<'_>) -> (Box<[RcException]>, bool) {
                 ex.iter().any(|x| x.remote == Some(true)),
             )
         }
-        _ => (Box::default(), false),
+        _ => (Vec::new(), false),
     }
 }
 
@@ -626,7 +621,7 @@ fn name_sym(n: &Node<'_>) -> Sym {
     intern::sym(n.e.name.as_deref().unwrap_or(""))
 }
 
-fn flag_root_causes(tree: &Tree<'_>, f: Flags, impacting: bool) -> Box<[RootCause]> {
+fn flag_root_causes(tree: &Tree<'_>, f: Flags, impacting: bool) -> Vec<RootCause> {
     let has = |i: usize| entity_flags(tree.nodes[i].e).intersects(f);
     let mut out: Vec<RootCause> = Vec::new();
     for (i, n) in tree.nodes.iter().enumerate() {
@@ -642,7 +637,7 @@ fn flag_root_causes(tree: &Tree<'_>, f: Flags, impacting: bool) -> Box<[RootCaus
                 let (exceptions, remote_ex) = if p == i {
                     exceptions_of(pn.e)
                 } else {
-                    (Box::default(), false)
+                    (Vec::new(), false)
                 };
                 RcEntity {
                     name: name_sym(pn),
@@ -653,16 +648,16 @@ fn flag_root_causes(tree: &Tree<'_>, f: Flags, impacting: bool) -> Box<[RootCaus
             })
             .collect();
         let cause = RootCause {
-            services: Box::new([RcService {
+            services: vec![RcService {
                 sid: tree.service_of(owner),
                 inferred: false,
                 path,
-            }]),
+            }],
             client_impacting: impacting,
         };
         push_unique(&mut out, cause);
     }
-    out.into()
+    out
 }
 
 fn response_time_root_cause(tree: &Tree<'_>, root: usize) -> Option<RootCause> {
@@ -699,7 +694,7 @@ fn response_time_root_cause(tree: &Tree<'_>, root: usize) -> Option<RootCause> {
             .map(|(sid, path)| RcService {
                 sid,
                 inferred: false,
-                path: path.into(),
+                path,
             })
             .collect(),
         client_impacting: true,

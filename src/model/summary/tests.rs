@@ -199,10 +199,10 @@ fn the_head_decodes_the_leading_fields_and_leaves_the_rows_empty() {
     let head = TraceSummary::decode_head(&s.encode()).unwrap();
     let want = TraceSummary {
         root_causes: None,
-        rows: Box::default(),
-        edges: Box::default(),
-        spans: Box::default(),
-        links: Box::default(),
+        rows: Vec::new(),
+        edges: Vec::new(),
+        spans: Vec::new(),
+        links: Vec::new(),
         ..s.clone()
     };
     assert_eq!(head, want);
