@@ -409,7 +409,7 @@ fn check_top(entity: Entity<'_>) -> Result<ValidDoc<'_>, Rejection> {
     if kind == DocKind::Segment {
         check_segment_name(entity.name.as_deref()).map_err(|m| fail(INVALID_SEGMENT, m))?;
     }
-    let (id, start, end) = check_entity(&entity, "", kind == DocKind::Segment)
+    let (id, start, end) = check_entity(&entity, &Path::Top, kind == DocKind::Segment)
         .map_err(|m| fail(INVALID_SEGMENT, m))?;
     Ok(ValidDoc {
         kind,
@@ -444,10 +444,25 @@ fn name_char_allowed(c: char) -> bool {
     c.is_alphanumeric() || c.is_whitespace() || "_.:/%&#=+\\-@".contains(c)
 }
 
+/// Where an entity sits in its document, written out only into an error message.
+enum Path<'a> {
+    Top,
+    Sub(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Path::Top => Ok(()),
+            Path::Sub(parent, i) => write!(f, "{parent}subsegments[{i}]."),
+        }
+    }
+}
+
 /// Checks what every segment and subsegment needs; returns its id and times.
 fn check_entity(
     e: &Entity<'_>,
-    path: &str,
+    path: &Path<'_>,
     is_segment: bool,
 ) -> Result<(SegmentId, Micros, Option<Micros>), String> {
     let at = |field: &str| format!("{path}{field}");
@@ -507,7 +522,7 @@ fn check_entity(
     };
     if let Some(subs) = &e.subsegments {
         for (i, sub) in subs.iter().enumerate() {
-            check_entity(sub, &format!("{path}subsegments[{i}]."), false)?;
+            check_entity(sub, &Path::Sub(path, i), false)?;
         }
     }
     Ok((id, start, end))
