@@ -120,7 +120,7 @@ fn inferred_aws_node(sub: &Map<String, Value>) -> (String, String) {
         .and_then(|a| a.get("table_name"))
         .and_then(Value::as_str);
     let (name, origin) = super::tree::aws_node(name, table);
-    (name.to_owned(), origin)
+    (name.to_owned(), origin.into_owned())
 }
 
 fn collect_inferred(

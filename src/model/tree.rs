@@ -6,6 +6,7 @@ use super::ids::SegmentId;
 use super::intern::{self, Sid};
 use super::segment::{DocKind, Entity, ValidDoc};
 use super::time::{Micros, secs_to_micros};
+use std::borrow::Cow;
 
 pub struct Node<'d> {
     pub e: &'d Entity<'d>,
@@ -55,14 +56,14 @@ fn is_ancestor(nodes: &[Node<'_>], candidate: usize, of: usize) -> bool {
 /// The node X-Ray shows for an AWS SDK call that no segment answers: its name and type. A
 /// DynamoDB call that targets one table is that table's node; other DynamoDB calls meet in
 /// one generic `DynamoDB` node; any other service is one node named as the SDK names it.
-pub fn aws_node<'a>(name: &'a str, table_name: Option<&'a str>) -> (&'a str, String) {
+pub fn aws_node<'a>(name: &'a str, table_name: Option<&'a str>) -> (&'a str, Cow<'static, str>) {
     if name.eq_ignore_ascii_case("dynamodb") {
         match table_name.filter(|t| !t.is_empty()) {
-            Some(table) => (table, "AWS::DynamoDB::Table".to_owned()),
-            None => (name, "AWS::DynamoDB".to_owned()),
+            Some(table) => (table, Cow::Borrowed("AWS::DynamoDB::Table")),
+            None => (name, Cow::Borrowed("AWS::DynamoDB")),
         }
     } else {
-        (name, format!("AWS::{name}"))
+        (name, Cow::Owned(format!("AWS::{name}")))
     }
 }
 
