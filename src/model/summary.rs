@@ -361,9 +361,6 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
     c.finish(s)
 }
 
-/// Per annotation key, each distinct value with the services that carried it.
-type AnnotationValues = Vec<(Scalar, Vec<Sid>)>;
-
 /// What `compute` gathers walking a trace's entities, before it becomes a summary.
 #[derive(Default)]
 struct Collector {
@@ -374,7 +371,7 @@ struct Collector {
     arns: Vec<Box<str>>,
     instances: Vec<Box<str>>,
     zones: Vec<Sym>,
-    annotations: Vec<(Sym, AnnotationValues)>,
+    annotations: Vec<AnnotationEntry>,
     flags: Flags,
     spans: Vec<(u64, Sid, Micros)>,
     links: Vec<LinkRow>,
@@ -506,16 +503,19 @@ impl Collector {
         };
         for (k, v) in &ann.0 {
             let key = intern::sym(k);
-            let slot = match self.annotations.iter().position(|(x, _)| *x == key) {
+            let slot = match self.annotations.iter().position(|a| a.key == key) {
                 Some(p) => p,
                 None if self.annotations.len() < MAX_ANNOTATION_KEYS => {
-                    self.annotations.push((key, Vec::new()));
+                    self.annotations.push(AnnotationEntry {
+                        key,
+                        values: Vec::new(),
+                    });
                     self.annotations.len() - 1
                 }
                 None => continue,
             };
             let value = Scalar::from(v);
-            let values = &mut self.annotations[slot].1;
+            let values = &mut self.annotations[slot].values;
             let at = match values.iter().position(|(x, _)| *x == value) {
                 Some(p) => p,
                 None => {
@@ -587,10 +587,7 @@ impl Collector {
         s.resource_arns = arns;
         s.instance_ids = instances;
         s.availability_zones = zones;
-        s.annotations = annotations
-            .into_iter()
-            .map(|(key, values)| AnnotationEntry { key, values })
-            .collect();
+        s.annotations = annotations;
         s
     }
 }
