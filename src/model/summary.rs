@@ -334,7 +334,15 @@ fn row_of(tree: &Tree<'_>, i: usize, sid: Sid, extra: Flags) -> SegmentRow {
 /// Computes the summary of a trace from all its current documents (one per segment id).
 pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
     let tree = Tree::build(docs);
-    let mut c = Collector::default();
+    let mut c = Collector(TraceSummary {
+        start: docs.iter().map(|d| d.start).min().unwrap_or(0),
+        last: docs
+            .iter()
+            .map(|d| d.end.unwrap_or(d.start))
+            .max()
+            .unwrap_or(0),
+        ..TraceSummary::default()
+    });
     for i in 0..tree.nodes.len() {
         let owner = tree.owner_service(i);
         c.spans_and_links(&tree, i, owner);
@@ -345,37 +353,12 @@ pub fn compute(docs: &[&ValidDoc<'_>]) -> TraceSummary {
         c.resources(e);
         c.annotations(e, owner);
     }
-    let mut s = TraceSummary {
-        start: docs.iter().map(|d| d.start).min().unwrap_or(0),
-        last: docs
-            .iter()
-            .map(|d| d.end.unwrap_or(d.start))
-            .max()
-            .unwrap_or(0),
-        ..TraceSummary::default()
-    };
-    let causes = c.root(&tree, &mut s);
-    if causes != RootCauses::default() {
-        s.root_causes = Some(Box::new(causes));
-    }
-    c.finish(s)
+    c.root(&tree);
+    c.finish()
 }
 
-/// What `compute` gathers walking a trace's entities, before it becomes a summary.
-#[derive(Default)]
-struct Collector {
-    services: Vec<Sid>,
-    rows: Vec<SegmentRow>,
-    edges: Vec<EdgeRow>,
-    users: Vec<UserEntry>,
-    arns: Vec<Box<str>>,
-    instances: Vec<Box<str>>,
-    zones: Vec<Sym>,
-    annotations: Vec<AnnotationEntry>,
-    flags: Flags,
-    spans: Vec<(u64, Sid, Micros)>,
-    links: Vec<LinkRow>,
-}
+/// The summary as `compute` fills it in, walking a trace's entities.
+struct Collector(TraceSummary);
 
 impl Collector {
     /// The entity's span (for links into this trace) and the links it makes.
@@ -384,12 +367,12 @@ impl Collector {
         let (Some(id), Some(o)) = (n.id, owner) else {
             return;
         };
-        self.spans.push((id.0, o, n.start.unwrap_or(0)));
+        self.0.spans.push((id.0, o, n.start.unwrap_or(0)));
         for l in n.e.links.iter().flatten() {
             let target = l.trace_id.as_deref().and_then(super::ids::TraceId::parse);
             let span = l.id.as_deref().and_then(super::ids::SegmentId::parse);
             if let (Some(trace_id), Some(span)) = (target, span) {
-                self.links.push(LinkRow {
+                self.0.links.push(LinkRow {
                     from: o,
                     start: n.start.unwrap_or(0),
                     trace_id,
@@ -405,8 +388,8 @@ impl Collector {
         let n = &tree.nodes[i];
         if n.is_segment {
             let sid = tree.service_of(i);
-            push_unique(&mut self.services, sid);
-            self.rows.push(row_of(tree, i, sid, Flags::empty()));
+            push_unique(&mut self.0.services, sid);
+            self.0.rows.push(row_of(tree, i, sid, Flags::empty()));
             // A callee: the call is the caller's subsegment, or the caller's segment itself.
             if let Some(p) = n.parent
                 && let Some(from) = tree.owner_service(p)
@@ -415,10 +398,10 @@ impl Collector {
                 self.edge(from, sid, row_of(tree, caller, sid, Flags::empty()));
             }
         } else if let Some(inferred) = tree.inferred_service(i) {
-            push_unique(&mut self.services, inferred);
-            self.flags |= Flags::INFERRED;
+            push_unique(&mut self.0.services, inferred);
+            self.0.flags |= Flags::INFERRED;
             let r = row_of(tree, i, inferred, Flags::INFERRED);
-            self.rows.push(r);
+            self.0.rows.push(r);
             if let Some(from) = owner {
                 self.edge(from, inferred, r);
             }
@@ -426,7 +409,7 @@ impl Collector {
     }
 
     fn edge(&mut self, from: Sid, to: Sid, r: SegmentRow) {
-        self.edges.push(EdgeRow {
+        self.0.edges.push(EdgeRow {
             from,
             to,
             flags: r.flags,
@@ -440,7 +423,7 @@ impl Collector {
     fn entity_flags(&mut self, tree: &Tree<'_>, i: usize) {
         let n = &tree.nodes[i];
         let e = n.e;
-        self.flags |= entity_flags(e) & Flags::THROTTLE;
+        self.0.flags |= entity_flags(e) & Flags::THROTTLE;
         let traced = e.traced == Some(true)
             || e.http
                 .as_ref()
@@ -448,7 +431,7 @@ impl Collector {
                 .and_then(|r| r.traced)
                 == Some(true);
         if n.end.is_none() || (traced && !n.is_segment && !tree.has_callee_segment(i)) {
-            self.flags |= Flags::PARTIAL;
+            self.0.flags |= Flags::PARTIAL;
         }
     }
 
@@ -456,13 +439,13 @@ impl Collector {
         let Some(user) = e.user.as_deref() else {
             return;
         };
-        match self.users.iter_mut().find(|u| &*u.name == user) {
+        match self.0.users.iter_mut().find(|u| &*u.name == user) {
             Some(u) => {
                 if let Some(o) = owner.filter(|o| !u.services.contains(o)) {
                     u.services = u.services.iter().copied().chain([o]).collect();
                 }
             }
-            None => self.users.push(UserEntry {
+            None => self.0.users.push(UserEntry {
                 name: user.into(),
                 services: owner.into_iter().collect(),
             }),
@@ -472,25 +455,25 @@ impl Collector {
     /// Resource ARNs, EC2 instances and availability zones.
     fn resources(&mut self, e: &Entity<'_>) {
         if let Some(arn) = e.resource_arn.as_deref() {
-            push_unique(&mut self.arns, Box::<str>::from(arn));
+            push_unique(&mut self.0.resource_arns, Box::<str>::from(arn));
         }
         let Some(aws) = &e.aws else {
             return;
         };
         if let Some(ec2) = &aws.ec2 {
             if let Some(id) = ec2.instance_id.as_deref() {
-                push_unique(&mut self.instances, Box::<str>::from(id));
+                push_unique(&mut self.0.instance_ids, Box::<str>::from(id));
             }
             if let Some(az) = ec2.availability_zone.as_deref() {
-                push_unique(&mut self.zones, intern::sym(az));
+                push_unique(&mut self.0.availability_zones, intern::sym(az));
             }
         }
         if let Some(ecs) = &aws.ecs {
             if let Some(az) = ecs.availability_zone.as_deref() {
-                push_unique(&mut self.zones, intern::sym(az));
+                push_unique(&mut self.0.availability_zones, intern::sym(az));
             }
             if let Some(arn) = ecs.container_arn.as_deref() {
-                push_unique(&mut self.arns, Box::<str>::from(arn));
+                push_unique(&mut self.0.resource_arns, Box::<str>::from(arn));
             }
         }
     }
@@ -503,19 +486,19 @@ impl Collector {
         };
         for (k, v) in &ann.0 {
             let key = intern::sym(k);
-            let slot = match self.annotations.iter().position(|a| a.key == key) {
+            let slot = match self.0.annotations.iter().position(|a| a.key == key) {
                 Some(p) => p,
-                None if self.annotations.len() < MAX_ANNOTATION_KEYS => {
-                    self.annotations.push(AnnotationEntry {
+                None if self.0.annotations.len() < MAX_ANNOTATION_KEYS => {
+                    self.0.annotations.push(AnnotationEntry {
                         key,
                         values: Vec::new(),
                     });
-                    self.annotations.len() - 1
+                    self.0.annotations.len() - 1
                 }
                 None => continue,
             };
             let value = Scalar::from(v);
-            let values = &mut self.annotations[slot].values;
+            let values = &mut self.0.annotations[slot].values;
             let at = match values.iter().position(|(x, _)| *x == value) {
                 Some(p) => p,
                 None => {
@@ -531,14 +514,14 @@ impl Collector {
 
     /// What the root segment decides: the entry point, fault and error, the response time,
     /// the `Http` block; and the root causes.
-    fn root(&mut self, tree: &Tree<'_>, s: &mut TraceSummary) -> RootCauses {
+    fn root(&mut self, tree: &Tree<'_>) {
         let mut causes = RootCauses::default();
         if let Some(r) = tree.root() {
             let n = &tree.nodes[r];
             let e = n.e;
-            s.entry_point = Some(tree.service_of(r));
-            self.flags |= entity_flags(e) & (Flags::FAULT | Flags::ERROR);
-            s.response_time = n
+            self.0.entry_point = Some(tree.service_of(r));
+            self.0.flags |= entity_flags(e) & (Flags::FAULT | Flags::ERROR);
+            self.0.response_time = n
                 .end
                 .map(|end| micros_to_secs(end - n.start.unwrap_or(end)));
             if let Some(h) = &e.http {
@@ -551,44 +534,24 @@ impl Collector {
                     status: http_status(e),
                 };
                 if http != Http::default() {
-                    s.http = Some(Box::new(http));
+                    self.0.http = Some(Box::new(http));
                 }
             }
             causes.response_time = response_time_root_cause(tree, r).into_iter().collect();
         }
-        causes.fault = flag_root_causes(tree, Flags::FAULT, self.flags.contains(Flags::FAULT));
-        causes.error = flag_root_causes(tree, Flags::ERROR, self.flags.contains(Flags::ERROR));
-        causes
+        causes.fault = flag_root_causes(tree, Flags::FAULT, self.0.flags.contains(Flags::FAULT));
+        causes.error = flag_root_causes(tree, Flags::ERROR, self.0.flags.contains(Flags::ERROR));
+        if causes != RootCauses::default() {
+            self.0.root_causes = Some(Box::new(causes));
+        }
     }
 
-    fn finish(self, mut s: TraceSummary) -> TraceSummary {
-        let Collector {
-            services,
-            rows,
-            edges,
-            users,
-            arns,
-            instances,
-            zones,
-            annotations,
-            flags,
-            mut spans,
-            links,
-        } = self;
-        s.flags = flags;
-        s.services = services;
-        s.rows = rows;
-        s.edges = edges;
+    /// The summary, its spans sorted by id for `TraceSummary::span`.
+    fn finish(mut self) -> TraceSummary {
+        let spans = &mut self.0.spans;
         spans.sort_unstable_by_key(|x| x.0);
         spans.dedup_by_key(|x| x.0);
-        s.spans = spans;
-        s.links = links;
-        s.users = users;
-        s.resource_arns = arns;
-        s.instance_ids = instances;
-        s.availability_zones = zones;
-        s.annotations = annotations;
-        s
+        self.0
     }
 }
 
