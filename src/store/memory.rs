@@ -27,7 +27,7 @@ use crate::model::summary::{Hot, TraceSummary};
 use crate::model::time::Clock;
 use crate::model::{Micros, SegmentId, TraceId};
 use crate::rules::{self, HeldDoc, Step};
-use blocks::{Blocks, Loc, Text, Unpacker};
+use blocks::{Blocks, Loc, Packing, Text, Unpacker};
 use parking_lot::{Mutex, RwLock};
 use postings::Postings;
 use rustc_hash::FxHashMap;
@@ -239,8 +239,8 @@ impl Default for Shard {
             by_start: BTreeSet::new(),
             by_last: BTreeSet::new(),
             postings: Postings::default(),
-            blocks: Blocks::default(),
-            summaries: Blocks::default(),
+            blocks: Blocks::new(Packing::DOCUMENTS),
+            summaries: Blocks::new(Packing::SUMMARIES),
             evicting: Unpacker::keeping(1),
         }
     }
