@@ -2,7 +2,7 @@
 //!
 //! Each shard either evaluates the candidates its inverted index gives for the filter's plan
 //! (when they are few) or walks its time index from the newest trace, evaluating each, until it
-//! has a page of matches or has spent its scan budget. A shard that stopped at the budget has
+//! has its share of a page of matches or has spent its scan budget. A shard that stopped has
 //! seen only what is newer than where it stopped, so the page keeps only results at or above
 //! the highest such stop (the frontier) and the next page resumes from there: like X-Ray, a
 //! page may then hold fewer results than it could, with `ApproximateTime` saying how far back
@@ -30,8 +30,8 @@ const MIN_SHARD_QUOTA: usize = 16;
 /// matches. A shard that collected a whole page would mostly collect matches that other
 /// shards' newer ones push off the page, and a filter matching one trace in a hundred
 /// walked every shard that far back for every page (a hundred pages of such matches in an
-/// hour took 12 s). Twice its share, then stopping where the frontier of budget stops
-/// stands, keeps pages full but for chance, and a short page is only an earlier next token.
+/// hour took 12 s). Twice its share, the shard's stop joining the frontier as a budget stop
+/// does, keeps pages full but for chance, and a short page is only an earlier next token.
 fn shard_quota(limit: usize, shards: usize) -> usize {
     (limit.div_ceil(shards.max(1)) * 2)
         .max(MIN_SHARD_QUOTA)
@@ -169,11 +169,8 @@ fn scan_shard(
         };
         if consider(tid, key, e, &mut r) {
             found += 1;
-            if found >= q.limit {
-                break;
-            }
-            // Short of a page, older matches of this shard may still belong on it: the page
-            // keeps only what is at or above this stop.
+            // Older matches of this shard may still belong on the page: the page keeps only
+            // what is at or above this stop.
             if found >= quota {
                 r.stopped_at = visited;
                 break;
